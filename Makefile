@@ -1,0 +1,33 @@
+# A thin front door to the tool: every target is one `python3 -m pep522`
+# subcommand.  Options, all optional:
+#   VERSION=3.13.15         another pinned upstream release (upstream.toml)
+#   TARBALL=path            use this release tarball (its SHA-256 is checked)
+#   CONFIGURE_ARGS="..."    extra options for CPython's configure
+#   PREFIX=/opt/python      installation prefix for `make install`
+#   STOCK=1                 the release without our series (build/<v>-stock)
+
+PYTHON3 ?= python3
+TOOL = $(PYTHON3) -m pep522
+TARGET = $(if $(VERSION),--version=$(VERSION)) \
+	$(if $(TARBALL),--tarball=$(TARBALL)) $(if $(STOCK),--stock)
+BUILD_OPTS = $(TARGET) --configure-args="$(CONFIGURE_ARGS)" \
+	$(if $(PREFIX),--prefix=$(PREFIX))
+
+.PHONY: all build obtain tree checkout export install test test-full
+
+all: build
+
+build:
+	@$(TOOL) build $(BUILD_OPTS)
+
+install:
+	@$(TOOL) install $(BUILD_OPTS)
+
+test:
+	@$(TOOL) test $(BUILD_OPTS)
+
+test-full:
+	@$(TOOL) test-full $(BUILD_OPTS)
+
+obtain tree checkout export:
+	@$(TOOL) $@ $(TARGET)

@@ -1,0 +1,5 @@
+import sys
+
+from pep522.cli import main
+
+sys.exit(main())

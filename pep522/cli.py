@@ -1,0 +1,136 @@
+"""The command line: one subcommand per step.
+
+    python3 -m pep522 build      # obtain, tree, configure, make
+    python3 -m pep522 test       # build, then our suite and regrtest
+
+The Makefile is a thin front door to these.
+"""
+
+import argparse
+import sys
+
+from pep522 import build, config, export, rngsim, source, steps, testing
+from pep522.errors import Error
+
+
+def target_of(args):
+    return config.Target(config.release(args.version), stock=args.stock)
+
+
+def prepare(args):
+    return build.prepare(target_of(args), args.tarball)
+
+
+def cmd_obtain(args):
+    target = target_of(args)
+    path = source.obtain(target.release, args.tarball,
+                         log=target.logs / "obtain.log")
+    steps.say(f"{path}: SHA-256 {target.release.sha256} verified")
+
+
+def cmd_tree(args):
+    target = prepare(args)
+    steps.say(f"{steps.display(target.src)}: up to date")
+
+
+def cmd_checkout(args):
+    target = prepare(args)
+    series_dir = steps.display(target.release.series_dir)
+    steps.say(f"{steps.display(target.src)} is ready to edit: commit your "
+              f"changes there (one topic per commit), then run `make export` "
+              f"to regenerate {series_dir}/.")
+
+
+def cmd_export(args):
+    target = target_of(args)
+    names = export.export(target)
+    series_dir = steps.display(target.release.series_dir)
+    steps.say(f"{series_dir}/series: {len(names)} patches")
+    for name in names:
+        steps.say(f"  {name}")
+
+
+def cmd_deps(args):
+    build.ensure_build_deps(config.BUILD / "logs" / "deps.log")
+    steps.say("build dependencies: all installed")
+
+
+def cmd_build(args):
+    target = prepare(args)
+    python = build.build(target, args.configure_args, args.prefix)
+    default, _ = config.load_pins()
+    if target.release.version == default and not target.stock:
+        python = build.link_default(target)
+    steps.say(steps.display(python))
+
+
+def cmd_install(args):
+    target = prepare(args)
+    python = build.install(target, args.prefix, args.configure_args)
+    steps.say(python)
+
+
+def cmd_test(args):
+    target = prepare(args)
+    build.build(target, args.configure_args)
+    if target.release.version == config.load_pins()[0]:
+        build.link_default(target)
+    return testing.run_pytest(target, args.pytest_args)
+
+
+def cmd_test_full(args):
+    target = prepare(args)
+    build.build(target, args.configure_args)
+    return testing.regrtest(target, [], target.logs / "regrtest-full.log",
+                            extra=["--fast-ci"])
+
+
+def add_target_options(parser, configure=False):
+    parser.add_argument("--version", help="upstream release (default: the "
+                        "default of upstream.toml)")
+    parser.add_argument("--stock", action="store_true",
+                        help="the release without the series, in "
+                        "build/<version>-stock")
+    parser.add_argument("--tarball", help="use this release tarball")
+    if configure:
+        parser.add_argument("--configure-args", default="",
+                            help="extra options for CPython's configure")
+        parser.add_argument("--prefix", help="installation prefix "
+                            f"(default: {build.DEFAULT_PREFIX})")
+
+
+COMMANDS = [
+    ("obtain", cmd_obtain, "fetch and verify the upstream tarball", False),
+    ("tree", cmd_tree, "unpack and patch build/<version>/src", False),
+    ("checkout", cmd_checkout, "make the editable tree", False),
+    ("export", cmd_export, "regenerate the series from the tree", False),
+    ("deps", cmd_deps, "install the build dependencies (Debian)", False),
+    ("build", cmd_build, "configure and make (the default)", True),
+    ("install", cmd_install, "make install into --prefix", True),
+    ("test", cmd_test, "build, then run the test suite", True),
+    ("test-full", cmd_test_full, "CPython's whole regrtest", True),
+]
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python3 -m pep522",
+                                     description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, func, help_text, configure in COMMANDS:
+        p = sub.add_parser(name, help=help_text)
+        add_target_options(p, configure)
+        p.set_defaults(func=func)
+    sub.choices["test"].add_argument("pytest_args", nargs="*",
+                                     help="extra arguments for pytest")
+    rngsim.add_parser(sub)
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args) or 0
+    except Error as e:
+        print(f"error: {e}", file=sys.stderr)
+        if e.hint:
+            print(f"fix: {e.hint}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

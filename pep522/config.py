@@ -1,0 +1,101 @@
+"""Where things live, and the pinned upstream releases (upstream.toml)."""
+
+import dataclasses
+import os
+import pathlib
+import tomllib
+
+from pep522.errors import Error
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+BUILD = ROOT / "build"
+PATCHES = ROOT / "patches"
+PINS = ROOT / "upstream.toml"
+
+# A patched tree of release X lives in build/X; the same release built
+# without the series (for side-by-side comparisons) lives in build/X-stock.
+STOCK_SUFFIX = "-stock"
+
+
+def cache_dir():
+    """The download cache, shared by every checkout of the project."""
+    if "PEP522_CACHE" in os.environ:
+        return pathlib.Path(os.environ["PEP522_CACHE"])
+    base = os.environ.get("XDG_CACHE_HOME") or pathlib.Path.home() / ".cache"
+    return pathlib.Path(base) / "cpython-pep522"
+
+
+@dataclasses.dataclass(frozen=True)
+class Release:
+    version: str
+    tarball: str
+    sha256: str
+    series: str
+    debian_source: str
+    debian_suites: tuple
+
+    @property
+    def series_dir(self):
+        return PATCHES / self.series
+
+
+@dataclasses.dataclass(frozen=True)
+class Target:
+    """One build of a release: patched with its series, or stock."""
+
+    release: Release
+    stock: bool = False
+
+    @property
+    def name(self):
+        return self.release.version + (STOCK_SUFFIX if self.stock else "")
+
+    @property
+    def dir(self):
+        return BUILD / self.name
+
+    @property
+    def src(self):
+        return self.dir / "src"
+
+    @property
+    def obj(self):
+        return self.dir / "obj"
+
+    @property
+    def logs(self):
+        return self.dir / "logs"
+
+    @property
+    def python(self):
+        return self.obj / "python"
+
+
+def load_pins(path=PINS):
+    with open(path, "rb") as f:
+        data = tomllib.load(f)
+    releases = {}
+    for version, pin in data["releases"].items():
+        releases[version] = Release(
+            version=version,
+            tarball=pin["tarball"],
+            sha256=pin["sha256"].lower(),
+            series=pin["series"],
+            debian_source=pin["debian-source"],
+            debian_suites=tuple(pin["debian-suites"]),
+        )
+    return data["default"], releases
+
+
+def release(version=None, path=PINS):
+    """The pinned release *version* (the default one if None)."""
+    default, releases = load_pins(path)
+    version = version or default
+    try:
+        return releases[version]
+    except KeyError:
+        supported = ", ".join(sorted(releases))
+        raise Error(f"unknown version {version!r}: upstream.toml pins "
+                    f"{supported}",
+                    hint=f"use one of them, e.g. make VERSION={default}, "
+                         "or add a pin to upstream.toml") from None

@@ -1,0 +1,97 @@
+"""Shared fixtures: a throw-away release with its own pins, cache and series.
+
+The tooling tests run against a tiny fake release (a few files in a
+tar.xz), so they exercise the real obtain/tree/export code in seconds
+without touching build/ or the real download cache.
+"""
+
+import hashlib
+import os
+import pathlib
+import subprocess
+import sys
+import tarfile
+
+import pytest
+
+from pep522 import config, git
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+FILES = {
+    "README.rst": "This is Python version 9.9.9\n",
+    "Lib/secrets.py": "".join(f"line {i}\n" for i in range(1, 31)),
+    "Modules/empty.c": "/* empty */\n",
+}
+
+# Files in a release tarball are older than anything built from them.
+RELEASE_MTIME = 1_000_000_000
+
+
+def run_tool(*args, env=None, cwd=ROOT):
+    """Run the CLI as a user would; return the CompletedProcess."""
+    return subprocess.run([sys.executable, "-m", "pep522", *args], cwd=cwd,
+                          capture_output=True, text=True,
+                          env={**os.environ, **(env or {})})
+
+
+def make_tarball(directory, files=FILES, version="9.9.9"):
+    src = directory / f"Python-{version}"
+    for name, text in files.items():
+        (src / name).parent.mkdir(parents=True, exist_ok=True)
+        (src / name).write_text(text)
+        os.utime(src / name, (RELEASE_MTIME, RELEASE_MTIME))
+    tarball = directory / f"Python-{version}.tar.xz"
+    with tarfile.open(tarball, "w:xz") as tar:
+        tar.add(src, arcname=src.name)
+    return tarball
+
+
+@pytest.fixture
+def fake(tmp_path, monkeypatch):
+    """A fake release 9.9.9 pinned in a private upstream.toml."""
+    tarball = make_tarball(tmp_path / "upstream")
+    sha = hashlib.sha256(tarball.read_bytes()).hexdigest()
+    pins = tmp_path / "upstream.toml"
+    pins.write_text(f'default = "9.9.9"\n'
+                    f'[releases."9.9.9"]\n'
+                    f'tarball = "Python-9.9.9.tar.xz"\n'
+                    f'sha256 = "{sha}"\n'
+                    f'series = "9.9"\n'
+                    f'debian-source = "python9.9"\n'
+                    f'debian-suites = ["nowhere"]\n')
+    patches = tmp_path / "patches"
+    (patches / "9.9").mkdir(parents=True)
+    (patches / "9.9" / "series").write_text("# test series\n")
+    monkeypatch.setattr(config, "PATCHES", patches)
+    monkeypatch.setattr(config, "BUILD", tmp_path / "build")
+    monkeypatch.setenv("PEP522_CACHE", str(tmp_path / "cache"))
+    release = config.release(path=pins)
+    return Fake(release, tarball, tmp_path)
+
+
+class Fake:
+    def __init__(self, release, tarball, tmp_path):
+        self.release = release
+        self.tarball = tarball
+        self.tmp_path = tmp_path
+        self.target = config.Target(release)
+
+    def commit(self, path, text, subject):
+        """Change *path* in the tree and commit it, as a developer would."""
+        src = self.target.src
+        (src / path).parent.mkdir(parents=True, exist_ok=True)
+        (src / path).write_text(text)
+        git.git(src, "add", path)
+        git.git(src, "commit", "-q", "-m",
+                f"{subject}\n\nWhy it matters.\n\nForwarded: not-needed",
+                extra_env={"GIT_AUTHOR_DATE": "2026-01-01T00:00:00Z"})
+
+
+@pytest.fixture(scope="session")
+def patched():
+    """The patched build `make test` made (PEP522_VERSION or the default)."""
+    target = config.Target(config.release(os.environ.get("PEP522_VERSION")))
+    if not target.python.exists():
+        pytest.skip(f"{target.python} is not built: run `make` first")
+    return target

@@ -1,0 +1,442 @@
+"""Tests for ``python3 -m pep522 rngsim``, run with the host Python.
+
+They show the simulator is right independently of any patched CPython: the
+commands under test are the host interpreter's os.getrandom()/os.urandom().
+"""
+
+import errno
+import json
+import os
+import platform
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from pep522 import rngsim
+
+ROOT = Path(__file__).resolve().parent.parent
+TIMEOUT = 15
+# Time for the supervisor and the child interpreter to start.
+STARTUP_MARGIN = 0.4
+# Ready -> held call returns.
+RELEASE_LATENCY = 0.05
+
+pytestmark = pytest.mark.skipif(
+    sys.platform != "linux" or platform.machine() not in rngsim.ARCHES,
+    reason="rngsim needs Linux on x86_64 or aarch64")
+
+
+def rngsim_argv(options, code):
+    return [sys.executable, "-m", "pep522", "rngsim", *options, "--",
+            sys.executable, "-c", textwrap.dedent(code)]
+
+
+def run_sim(options, code, **kwargs):
+    return subprocess.run(rngsim_argv(options, code), cwd=ROOT,
+                          capture_output=True, text=True, timeout=TIMEOUT,
+                          **kwargs)
+
+
+def start_sim(options, code):
+    return subprocess.Popen(rngsim_argv(options, code), cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+
+
+def run_with_stats(tmp_path, options, code):
+    stats = tmp_path / "stats.json"
+    proc = run_sim([*options, "--stats", str(stats)], code)
+    return proc, json.loads(stats.read_text())
+
+
+def wait_for_line(proc, timeout=TIMEOUT):
+    ready, _, _ = select.select([proc.stdout], [], [], timeout)
+    assert ready, "the child printed nothing"
+    return proc.stdout.readline().strip()
+
+
+def has_output(proc, timeout):
+    return bool(select.select([proc.stdout], [], [], timeout)[0])
+
+
+BLOCKED_CALL = """
+    import os, time
+    print("calling", flush=True)
+    os.getrandom(16)
+    print(time.monotonic(), flush=True)
+"""
+
+
+# --- Pure functions -------------------------------------------------------
+
+ARCH = rngsim.ARCHES["x86_64"]
+
+
+def getrandom_kind(size, flags):
+    return rngsim.classify(ARCH, ARCH.nr_getrandom, [0, size, flags, 0, 0, 0])
+
+
+@pytest.mark.parametrize("flags, kind", [
+    (0, "blocking"), (rngsim.GRND_RANDOM, "blocking"),
+    (rngsim.GRND_NONBLOCK, "nonblocking"),
+    (rngsim.GRND_NONBLOCK | rngsim.GRND_RANDOM, "nonblocking"),
+    (rngsim.GRND_INSECURE, "insecure"),
+    (rngsim.GRND_INSECURE | rngsim.GRND_NONBLOCK, "insecure"),
+    (rngsim.GRND_INSECURE | rngsim.GRND_RANDOM, "invalid"),
+    (0x8, "invalid"),
+])
+def test_classify_getrandom_flags(flags, kind):
+    assert getrandom_kind(16, flags) == kind
+
+
+def test_classify_droppable_mmap_is_vdso_setup():
+    args = [0, 4096, 3, rngsim.MAP_DROPPABLE | 0x20, -1, 0]
+    assert rngsim.classify(ARCH, ARCH.nr_mmap, args) == "vdso_setup"
+
+
+def test_classify_huge_getrandom_is_an_ordinary_call():
+    # glibc asks the vDSO function, not the syscall, for its parameters
+    # with a length of ~0UL; as a syscall it is just a blocking getrandom.
+    assert getrandom_kind(2**64 - 1, 0) == "blocking"
+
+
+def test_vdso_setup_is_refused_with_einval_in_every_mode():
+    for policy in (rngsim.Policy(), rngsim.Policy(errno.ENOSYS)):
+        for ready in (False, True):
+            assert rngsim.decide("vdso_setup", policy, ready) == errno.EINVAL
+
+
+@pytest.mark.parametrize("kind, ready, answer", [
+    ("blocking", False, rngsim.HOLD),
+    ("nonblocking", False, errno.EAGAIN),
+    ("insecure", False, rngsim.CONTINUE),
+    ("invalid", False, errno.EINVAL),
+    ("blocking", True, rngsim.CONTINUE),
+    ("nonblocking", True, rngsim.CONTINUE),
+    ("invalid", True, errno.EINVAL),
+])
+def test_decide_default_kernel(kind, ready, answer):
+    assert rngsim.decide(kind, rngsim.Policy(), ready) == answer
+
+
+def test_decide_old_kernel_rejects_insecure_even_when_ready():
+    policy = rngsim.Policy(no_insecure=True)
+    assert rngsim.decide("insecure", policy, True) == errno.EINVAL
+
+
+def test_ioctl_numbers():
+    assert rngsim.NOTIF_RECV == 0xC0502100
+    assert rngsim.NOTIF_SEND == 0xC0182101
+    assert rngsim.NOTIF_ID_VALID == 0x40082102
+
+
+@pytest.mark.parametrize("arch", sorted(rngsim.ARCHES))
+def test_filter_jumps_stay_inside_program(arch):
+    prog = rngsim.build_filter(rngsim.ARCHES[arch])
+    for pc, (code, jt, jf, _) in enumerate(prog):
+        if code & 0x07 == 0x05:  # BPF_JMP
+            assert pc + 1 + max(jt, jf) < len(prog)
+    assert prog[-1] == (rngsim.BPF_RET_K, 0, 0, rngsim.SECCOMP_RET_ALLOW)
+
+
+def test_unsupported_arch_is_a_clear_error(monkeypatch):
+    monkeypatch.setattr(platform, "machine", lambda: "mips")
+    with pytest.raises(rngsim.SimulatorError, match="unsupported"):
+        rngsim.supervise(["true"], rngsim.Policy(), None, False)
+
+
+# --- Readiness ------------------------------------------------------------
+
+NONBLOCKING_CALL = """
+    import os
+    try:
+        print(len(os.getrandom(1, os.GRND_NONBLOCK)))
+    except BlockingIOError as e:
+        print(e.errno)
+"""
+
+
+def test_nonblocking_fails_with_eagain_before_ready():
+    proc = run_sim(["--never-ready"], NONBLOCKING_CALL)
+    assert proc.stdout.strip() == str(errno.EAGAIN)
+
+
+def test_never_ready_is_the_default():
+    proc = run_sim([], NONBLOCKING_CALL)
+    assert proc.stdout.strip() == str(errno.EAGAIN)
+
+
+def test_nonblocking_works_after_ready():
+    proc = run_sim(["--ready-after", "0"], NONBLOCKING_CALL)
+    assert proc.stdout.strip() == "1"
+
+
+@pytest.mark.parametrize("call", ["os.getrandom(16)", "os.urandom(16)"])
+def test_blocking_call_returns_when_ready(call):
+    started = time.monotonic()
+    proc = run_sim(["--ready-after", "1"], f"""
+        import os, time
+        t0 = time.monotonic()
+        {call}
+        print(t0, time.monotonic())
+    """)
+    t0, t1 = map(float, proc.stdout.split())
+    assert t1 - started >= 1.0
+    assert t1 - t0 >= 1.0 - STARTUP_MARGIN  # blocked in that very call
+    # How soon it returns once ready is measured without the child's
+    # startup time in test_ready_on_signal_holds_until_sigusr1.
+
+
+def test_held_call_costs_no_cpu():
+    proc = start_sim(["--ready-after", "1"], """
+        import os, resource
+        def cpu():
+            usage = resource.getrusage(resource.RUSAGE_SELF)
+            return usage.ru_utime + usage.ru_stime
+        before = cpu()
+        os.getrandom(16)
+        print(cpu() - before)
+    """)
+    child_cpu = float(proc.stdout.read())
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    assert child_cpu < 0.05
+    # Supervisor plus child, start-up included: far below the 1 s a
+    # busy-waiting supervisor would burn.
+    assert usage.ru_utime + usage.ru_stime < 0.7
+
+
+def test_ready_on_signal_holds_until_sigusr1():
+    proc = start_sim(["--ready-on-signal"], BLOCKED_CALL)
+    try:
+        assert wait_for_line(proc) == "calling"
+        assert not has_output(proc, 0.5), "returned before SIGUSR1"
+        sent = time.monotonic()
+        proc.send_signal(signal.SIGUSR1)
+        returned = float(wait_for_line(proc))
+        assert returned - sent < RELEASE_LATENCY
+        assert proc.wait(TIMEOUT) == 0
+    finally:
+        proc.kill()
+
+
+# --- Kernel variants ------------------------------------------------------
+
+INSECURE_CALL = """
+    import os
+    try:
+        print(len(os.getrandom(8, 4)))  # GRND_INSECURE
+    except OSError as e:
+        print(e.errno)
+"""
+
+
+def test_insecure_allowed_before_ready():
+    assert run_sim([], INSECURE_CALL).stdout.strip() == "8"
+
+
+def test_insecure_einval_on_old_kernel():
+    proc = run_sim(["--no-insecure"], INSECURE_CALL)
+    assert proc.stdout.strip() == str(errno.EINVAL)
+
+
+REFUSED_CALL = """
+    import os
+    try:
+        os.getrandom(16)
+    except OSError as e:
+        print(e.errno)
+    print(len(os.urandom(16)))  # falls back to /dev/urandom
+"""
+
+
+@pytest.mark.parametrize("option, err", [("--no-getrandom", errno.ENOSYS),
+                                         ("--eperm", errno.EPERM)])
+def test_refused_getrandom_and_urandom_fallback(option, err):
+    proc = run_sim([option], REFUSED_CALL)
+    assert proc.stdout.split() == [str(err), "16"]
+
+
+def test_droppable_mmap_refused_so_libc_keeps_the_syscall(tmp_path):
+    proc, stats = run_with_stats(tmp_path, [], """
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.mmap.restype = ctypes.c_void_p
+        libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int,
+                              ctypes.c_int, ctypes.c_int, ctypes.c_long]
+        # MAP_DROPPABLE | MAP_ANONYMOUS, as for the vDSO getrandom state
+        address = libc.mmap(None, 4096, 3, 0x08 | 0x20, -1, 0)
+        print(ctypes.get_errno() if address == 2**64 - 1 else "mapped")
+    """)
+    assert proc.stdout.strip() == str(errno.EINVAL)
+    assert stats["answers"]["vdso_refused"] == 1
+
+
+# --- Threads and signals --------------------------------------------------
+
+
+def test_many_threads_held_and_all_released(tmp_path):
+    proc, stats = run_with_stats(tmp_path, ["--ready-after", "1"], """
+        import os, threading
+        results = []
+        # os.urandom() releases the GIL while blocked; 3.11's os.getrandom()
+        # does not, so it would serialise the threads.
+        threads = [threading.Thread(target=lambda: results.append(
+                       os.urandom(32))) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        print(len(results), len(set(results)))
+    """)
+    assert proc.stdout.split() == ["8", "8"]
+    assert stats["answers"]["held"] == 8
+    assert stats["answers"]["released"] == 8
+
+
+def test_sigint_interrupts_held_call_and_status_propagates(tmp_path):
+    stats_file = tmp_path / "stats.json"
+    proc = start_sim(["--stats", str(stats_file)], BLOCKED_CALL)
+    try:
+        assert wait_for_line(proc) == "calling"
+        time.sleep(0.2)  # let the child enter getrandom()
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(TIMEOUT) == 128 + signal.SIGINT
+    finally:
+        proc.kill()
+    assert "KeyboardInterrupt" in proc.stderr.read()
+    stats = json.loads(stats_file.read_text())
+    assert stats["answers"]["interrupted"] == 1
+    assert stats["exit_status"] == 130
+
+
+def test_exit_code_propagates():
+    assert run_sim([], "raise SystemExit(3)").returncode == 3
+
+
+def test_killed_by_signal_exits_like_a_shell():
+    proc = run_sim([], "import os; os.kill(os.getpid(), 15)")
+    assert proc.returncode == 128 + signal.SIGTERM
+
+
+# --- Stats ------------------------------------------------------------------
+
+
+def test_stats_content(tmp_path):
+    proc, stats = run_with_stats(tmp_path, ["--ready-after", "0.5"], """
+        import os
+        try:
+            os.getrandom(4, os.GRND_NONBLOCK)
+        except BlockingIOError:
+            pass
+        os.getrandom(8, 4)
+        os.getrandom(16)
+        os.getrandom(32, os.GRND_NONBLOCK)
+    """)
+    assert proc.returncode == 0
+    assert stats["calls"]["blocking"] == 1
+    assert stats["calls"]["insecure"] == 1
+    assert stats["answers"]["held"] == stats["answers"]["released"] == 1
+    assert stats["bytes_before_ready"] == 0
+    assert stats["insecure_bytes_before_ready"] == 8
+    assert stats["calls_after_ready"] == 1
+    assert 0.5 <= stats["ready_at"] < 0.5 + RELEASE_LATENCY
+    assert stats["exit_status"] == 0
+
+
+def test_never_ready_stats_have_null_ready_at(tmp_path):
+    _, stats = run_with_stats(tmp_path, [], "pass")
+    assert stats["ready_at"] is None
+
+
+def test_one_getrandom_per_urandom_once_ready(tmp_path):
+    code = "import os\nfor _ in range({}): os.urandom(16)"
+    _, base = run_with_stats(tmp_path, ["--ready-after", "0"], code.format(0))
+    _, stats = run_with_stats(tmp_path, ["--ready-after", "0"],
+                              code.format(100))
+    assert stats["calls_after_ready"] - base["calls_after_ready"] == 100
+
+
+# --- Errors -----------------------------------------------------------------
+
+
+def test_missing_command_is_a_usage_error():
+    proc = subprocess.run([sys.executable, "-m", "pep522", "rngsim"],
+                          cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert "COMMAND is missing" in proc.stderr
+
+
+def test_command_not_found_exits_127():
+    proc = subprocess.run([sys.executable, "-m", "pep522", "rngsim", "--",
+                           "no-such-command-rngsim"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=TIMEOUT)
+    assert proc.returncode == 127
+    assert "no-such-command-rngsim" in proc.stderr
+
+
+# --- Privileges and supervisor death ---------------------------------------
+
+
+AS_NOBODY = ["setpriv", "--reuid=nobody", "--regid=nogroup",
+             "--clear-groups"]
+
+
+def python_for_nobody():
+    """An interpreter >= 3.11 that the nobody user may run, or None.
+
+    sys.executable may live where nobody cannot reach it (/root/.pyenv).
+    The check execs it again, as the simulator does.
+    """
+    check_code = ("import os, sys; assert sys.version_info >= (3, 11); "
+                  "os.execv(sys.argv[1], [sys.argv[1], '-c', ''])")
+    for python in dict.fromkeys([sys.executable, "/usr/bin/python3"]):
+        check = subprocess.run(
+            [*AS_NOBODY, python, "-c", check_code, python],
+            cwd=ROOT, capture_output=True)
+        if check.returncode == 0:
+            return python
+    return None
+
+
+@pytest.mark.skipif(os.geteuid() != 0,
+                    reason="needs root to switch to the nobody user; as a "
+                           "normal user every other test is unprivileged")
+@pytest.mark.skipif(shutil.which("setpriv") is None,
+                    reason="setpriv (util-linux) is not installed")
+def test_works_unprivileged():
+    python = python_for_nobody()
+    if python is None:
+        pytest.skip("no Python >= 3.11 that the nobody user can run")
+    argv = [python if arg == sys.executable else arg
+            for arg in rngsim_argv(["--ready-after", "0.3"], """
+                import os
+                try:
+                    os.getrandom(1, os.GRND_NONBLOCK)
+                except BlockingIOError:
+                    print("EAGAIN", os.getuid(), len(os.getrandom(16)))
+            """)]
+    proc = subprocess.run([*AS_NOBODY, *argv], cwd=ROOT, capture_output=True,
+                          text=True, timeout=TIMEOUT)
+    assert proc.stdout.split() == ["EAGAIN", "65534", "16"], proc.stderr
+
+
+def test_supervisor_death_releases_with_enosys():
+    proc = start_sim([], "print('calling', flush=True)\n"
+                     + textwrap.dedent(REFUSED_CALL))
+    try:
+        assert wait_for_line(proc) == "calling"
+        time.sleep(0.2)  # let the child enter getrandom()
+        proc.kill()
+        # The orphaned child keeps the pipe open until it finishes.
+        out, _ = proc.communicate(timeout=TIMEOUT)
+    finally:
+        proc.kill()
+    assert out.split() == [str(errno.ENOSYS), "16"]
