@@ -1,4 +1,4 @@
-"""CPython's own regression tests for the modules the series touches.
+"""CPython's own regression tests for what the series touches.
 
 They run regrtest on the build `make test` has just made (PEP522_VERSION,
 default: the default release), so a change to the series that breaks
@@ -10,13 +10,25 @@ import pytest
 from pep522 import testing
 from pep522.errors import Error
 
-# The modules the series changes or tests.
+# The test modules the series changes, run whole.
 TOUCHED = ["test_os", "test_secrets", "test_random"]
+# The series' multiprocessing tests (the whole of those modules takes
+# several minutes; `make test-full` runs them).
+MULTIPROCESSING = ["test_multiprocessing_spawn",
+                   "test_multiprocessing_forkserver"]
+
+
+def run_regrtest(target, tests, log_name, extra):
+    try:
+        testing.regrtest(target, tests, target.logs / log_name, extra=extra)
+    except Error as e:
+        pytest.fail(str(e))
 
 
 def test_regrtest_of_touched_modules_passes(patched):
-    log = patched.logs / "regrtest.log"
-    try:
-        testing.regrtest(patched, TOUCHED, log, extra=["-j2"])
-    except Error as e:
-        pytest.fail(str(e))
+    run_regrtest(patched, TOUCHED, "regrtest.log", ["-j2"])
+
+
+def test_regrtest_of_lazy_multiprocessing_authkey_passes(patched):
+    run_regrtest(patched, MULTIPROCESSING, "regrtest-multiprocessing.log",
+                 ["-j2", "-m", "TestLazyAuthkey"])
