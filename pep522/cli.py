@@ -75,6 +75,9 @@ def cmd_test(args):
     build.build(target, args.configure_args)
     if target.release.version == config.load_pins()[0]:
         build.link_default(target)
+    # The end-to-end suite runs stock upstream side by side with ours.
+    stock = config.Target(target.release, stock=True)
+    build.built(stock, args.tarball, args.configure_args)
     return testing.run_pytest(target, args.pytest_args)
 
 
