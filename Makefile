@@ -13,7 +13,8 @@ TARGET = $(if $(VERSION),--version=$(VERSION)) \
 BUILD_OPTS = $(TARGET) --configure-args="$(CONFIGURE_ARGS)" \
 	$(if $(PREFIX),--prefix=$(PREFIX))
 
-.PHONY: all build obtain tree checkout export install test test-full
+.PHONY: all build obtain tree checkout export install test test-full \
+	boot-test debian docs dist
 
 all: build
 
@@ -30,4 +31,16 @@ test-full:
 	@$(TOOL) test-full $(BUILD_OPTS)
 
 obtain tree checkout export:
+	@$(TOOL) $@ $(TARGET)
+
+# The early-boot check in QEMU (see README); BOOT_ARGS="--quick" for a
+# shorter run.
+boot-test:
+	@$(TOOL) boot $(if $(VERSION),--version=$(VERSION)) $(BOOT_ARGS)
+
+# For packagers: the series on Debian's package, the docs, a tarball.
+debian:
+	@$(TOOL) debian $(if $(VERSION),--version=$(VERSION))
+
+docs dist:
 	@$(TOOL) $@ $(TARGET)

@@ -1,0 +1,397 @@
+"""The early-boot check: its pieces, then one real run in QEMU.
+
+The unit tests start no QEMU.  The last test runs `python3 -m pep522 boot
+--no-build` (what `make boot-test` runs, on the builds `make test` has
+made): every scenario in its own boot, patched and stock, about 3 minutes
+of software emulation.
+"""
+
+import gzip
+import os
+import shutil
+import stat
+import subprocess
+import sys
+
+import pytest
+
+from conftest import run_tool
+from pep522 import boot, config
+
+GOOD_LOG = """\
+[    0.000000] Linux version 6.1.0-56-amd64
+@@pep522 boot at=4.70 kernel=6.1.0-56-amd64
+@@pep522 s1.begin at=4.75
+@@pep522 s1.warmup.1 rc=0 start=4.80 end=5.60
+@@pep522 s1.before {"ready": false}
+@@pep522 s1.before.kernel ready=0
+@@pep522 s1.start_cold.1 rc=0 start=5.64 end=6.10
+@@pep522 s1.start_cold.2 rc=0 start=6.20 end=6.60
+@@pep522 s1.after_start {"ready": false}
+@@pep522 s1.after_start.kernel ready=0
+@@pep522 s1.random_cold.1 rc=0 start=6.80 end=7.22
+@@pep522 s1.after_random {"ready": false}
+1+0 records in
+@@pep522 s1.seed rc=0 start=7.87 end=8.95
+@@pep522 s1.seed.text 1+0 records out
+@@pep522 s1.after_seed {"ready": true}
+@@pep522 s1.start_ready.1 rc=0 start=9.65 end=10.13
+@@pep522 s1.start_ready.2 rc=0 start=10.20 end=10.60
+@@pep522 s1.random_ready.1 rc=0 start=10.70 end=11.14
+@@pep522 s1.end at=11.20
+@@pep522 s2.before {"ready": false}
+@@pep522 s2.call {"errno": 11, "message": "MESSAGE", "outcome": "raised", \
+"ready_after": false, "ready_before": false, "seconds": 0.0004, \
+"type": "BlockingIOError"}
+@@pep522 s2.run rc=1 start=11.65 end=12.38
+@@pep522 s2.after {"ready": false}
+[    8.970487] random: crng init done
+@@pep522 s3.call {"outcome": "returned", "ready_after": true, \
+"ready_before": false, "result": 16, "seconds": 1.05}
+@@pep522 s3.after {"ready": true}
+@@pep522 crng.text [    8.970487] random: crng init done
+--- dmesg
+@@pep522 done at=16.91
+""".replace("\\\n", "").replace("MESSAGE", boot.PEP522_MESSAGE)
+
+
+# --- Kernel command line and QEMU -------------------------------------------
+
+
+def test_kernel_command_line_keeps_the_rng_uninitialised():
+    words = boot.kernel_command_line([1, 5]).split()
+    for needed in ("console=ttyS0", "random.trust_cpu=off",
+                   "random.trust_bootloader=off", "panic=-1",
+                   "pep522_scenarios=1,5"):
+        assert needed in words
+
+
+def test_qemu_argv():
+    argv = boot.qemu_argv("/k/vmlinuz", "/b/initrd.gz", "/b/serial.log",
+                          [2])
+    assert argv[0] == boot.QEMU
+    assert "-nodefaults" in argv  # hence no virtio-rng, no network
+    assert argv[argv.index("-cpu") + 1] == "qemu64,-rdrand,-rdseed"
+    assert argv[argv.index("-accel") + 1] == "tcg"
+    assert "-no-reboot" in argv
+    assert argv[argv.index("-serial") + 1] == "file:/b/serial.log"
+    assert argv[argv.index("-kernel") + 1] == "/k/vmlinuz"
+    assert argv[argv.index("-initrd") + 1] == "/b/initrd.gz"
+    assert argv[argv.index("-append") + 1] == boot.kernel_command_line([2])
+    assert not any("rng" in word for word in argv)
+
+
+def test_boot_plan():
+    assert boot.boot_plan([1, 2, 3, 4, 5], combine=False) == [
+        [1], [2], [3], [4], [5]]
+    # Scenario 3 initialises the RNG: it goes last; 4 needs its own boot.
+    assert boot.boot_plan([3, 4, 2, 1, 5], combine=True) == [
+        [1, 5, 2, 3], [4]]
+    assert boot.boot_plan(boot.QUICK, combine=True) == [[1, 2, 3]]
+
+
+def test_parse_scenarios():
+    assert boot.parse_scenarios("3,1, 2") == [1, 2, 3]
+    for bad in ("", "6", "one"):
+        with pytest.raises(Exception):
+            boot.parse_scenarios(bad)
+
+
+# --- Initramfs content -------------------------------------------------------
+
+
+def fake_build(tmp_path):
+    """A Target whose src/ and obj/ look like an out-of-tree build."""
+    release = config.Release("3.13.5", "Python-3.13.5.tar.xz", "0" * 64,
+                             "3.13", "python3.13", ("trixie",))
+    target = config.Target(release)
+    root = tmp_path / "build" / "3.13.5"
+    lib = root / "src" / "Lib"
+    for name in ("os.py", "random.py", "secrets.py", "turtle.py",
+                 "json/__init__.py", "json/tests/test_x.py",
+                 "multiprocessing/process.py", "test/test_os.py",
+                 "idlelib/idle.py", "idlelib/idle_test/t.py",
+                 "tkinter/__init__.py", "ensurepip/__init__.py",
+                 "turtledemo/x.py", "__pycache__/os.cpython-313.pyc",
+                 "site-packages/README.txt"):
+        (lib / name).parent.mkdir(parents=True, exist_ok=True)
+        (lib / name).write_text("")
+    obj = root / "obj"
+    dynload = obj / "build" / "lib.linux-x86_64-3.13"
+    dynload.mkdir(parents=True)
+    for name in ("_json", "_testcapi", "_tkinter", "_ssl", "xxlimited",
+                 "_ctypes_test"):
+        (dynload / f"{name}.cpython-313-x86_64-linux-gnu.so").write_text("")
+    (dynload / "_sysconfigdata__linux_x86_64-linux-gnu.py").write_text("")
+    (obj / "pybuilddir.txt").write_text("build/lib.linux-x86_64-3.13\n")
+    (obj / "python").write_text("")
+    return target
+
+
+@pytest.fixture
+def fake_target(tmp_path, monkeypatch):
+    monkeypatch.setattr(config, "BUILD", tmp_path / "build")
+    return fake_build(tmp_path)
+
+
+LIBS = ["/lib/x86_64-linux-gnu/libc.so.6", "/lib64/ld-linux-x86-64.so.2"]
+
+
+def test_file_plan_content(fake_target):
+    plan = boot.file_plan(fake_target, "/bin/true", shared_libs=LIBS)
+    lib = "usr/lib/python3.13"
+    assert plan["usr/bin/python3.13"] == fake_target.python
+    for name in ("init", "scenarios/guest.py", "bin/busybox",
+                 f"{lib}/os.py", f"{lib}/secrets.py",
+                 f"{lib}/multiprocessing/process.py",
+                 f"{lib}/_sysconfigdata__linux_x86_64-linux-gnu.py",
+                 f"{lib}/lib-dynload/_json.cpython-313-x86_64-linux-gnu.so",
+                 f"{lib}/lib-dynload/_ssl.cpython-313-x86_64-linux-gnu.so",
+                 "lib/x86_64-linux-gnu/libc.so.6",
+                 "lib64/ld-linux-x86-64.so.2"):
+        assert name in plan, name
+    for name in plan:
+        parts = name.split("/")
+        for excluded in ("test", "tests", "idle_test", "idlelib", "tkinter",
+                         "ensurepip", "turtledemo", "__pycache__",
+                         "site-packages"):
+            assert excluded not in parts, name
+        assert not parts[-1].startswith(("_test", "_tkinter", "xx",
+                                         "_ctypes_test", "turtle.py")), name
+
+
+def test_file_plan_not_built(fake_target):
+    (fake_target.obj / "pybuilddir.txt").unlink()
+    with pytest.raises(boot.Error, match="not built"):
+        boot.file_plan(fake_target, "/bin/true", shared_libs=LIBS)
+
+
+def test_file_plan_of_the_real_build(patched):
+    """The interpreter and everything it loads, from the real build."""
+    plan = boot.file_plan(patched, shutil.which("true"))
+    names = set(plan)
+    assert "usr/bin/python3.13" in names
+    assert any(n.endswith("/libc.so.6") for n in names)
+    assert any(n.startswith("lib64/ld-linux") for n in names)
+    assert any(n.endswith("/libcrypto.so.3") for n in names)  # _hashlib
+    assert "usr/lib/python3.13/multiprocessing/process.py" in names
+    assert not [n for n in names if "/test/" in n or "idlelib" in n
+                or "tkinter" in n]
+    for path in plan.values():
+        assert path.is_file(), path
+
+
+def test_parse_ldd():
+    output = """\
+\tlinux-vdso.so.1 (0x00007ffc8b5f2000)
+\tlibm.so.6 => /lib/x86_64-linux-gnu/libm.so.6 (0x00007f1)
+\tlibc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x00007f2)
+\t/lib64/ld-linux-x86-64.so.2 (0x00007f3)
+/some/module.so:
+\tlibc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x00007f2)
+"""
+    assert boot.parse_ldd(output) == [
+        "/lib/x86_64-linux-gnu/libc.so.6", "/lib/x86_64-linux-gnu/libm.so.6",
+        "/lib64/ld-linux-x86-64.so.2"]
+    with pytest.raises(boot.Error, match="libfoo"):
+        boot.parse_ldd("\tlibfoo.so.1 => not found\n")
+
+
+def test_symlinks():
+    links = boot.symlinks("3.13", ["busybox", "sh", "mount"])
+    assert links == {"usr/bin/python3": "python3.13", "bin/sh": "busybox",
+                     "bin/mount": "busybox"}
+
+
+# --- cpio --------------------------------------------------------------------
+
+
+def read_newc(data):
+    """[(name, mode, rdev, content)] of a newc archive."""
+    entries, at = [], 0
+    while True:
+        assert data[at:at + 6] == b"070701"
+        fields = [int(data[at + 6 + 8 * i:at + 14 + 8 * i], 16)
+                  for i in range(13)]
+        namesize, filesize = fields[11], fields[6]
+        at += 110
+        name = data[at:at + namesize - 1].decode()
+        at += namesize + (-(110 + namesize) % 4)
+        content = data[at:at + filesize]
+        at += filesize + (-filesize % 4)
+        if name == "TRAILER!!!":
+            return entries
+        entries.append((name, fields[1], (fields[9], fields[10]), content))
+
+
+def test_write_initramfs(tmp_path):
+    staging = tmp_path / "root"
+    (staging / "usr" / "bin").mkdir(parents=True)
+    (staging / "usr" / "bin" / "python3.13").write_bytes(b"\x7fELF...")
+    (staging / "init").write_text("#!/bin/sh\n")
+    (staging / "init").chmod(0o755)
+    out = tmp_path / "initramfs.cpio.gz"
+    boot.write_initramfs(staging, {"bin/sh": "busybox"}, out)
+    entries = {name: (mode, rdev, content) for name, mode, rdev, content
+               in read_newc(gzip.decompress(out.read_bytes()))}
+    assert stat.S_ISDIR(entries["usr"][0])
+    assert stat.S_ISDIR(entries["usr/bin"][0])
+    for name in ("proc", "sys", "dev", "tmp"):
+        assert stat.S_ISDIR(entries[name][0])
+    mode, rdev, _ = entries["dev/console"]
+    assert stat.S_ISCHR(mode) and rdev == (5, 1)
+    assert stat.S_ISLNK(entries["bin/sh"][0])
+    assert entries["bin/sh"][2] == b"busybox"
+    assert entries["init"][0] == stat.S_IFREG | 0o755
+    assert entries["usr/bin/python3.13"][2] == b"\x7fELF..."
+    names = list(entries)
+    assert names.index("usr") < names.index("usr/bin") < names.index(
+        "usr/bin/python3.13")
+
+
+def test_fingerprint_changes_with_content(tmp_path):
+    path = tmp_path / "f"
+    path.write_text("a")
+    before = boot.fingerprint({"f": path}, {})
+    assert boot.fingerprint({"f": path}, {}) == before
+    path.write_text("ab")
+    assert boot.fingerprint({"f": path}, {}) != before
+
+
+# --- Guest scripts -----------------------------------------------------------
+
+
+def test_init_script_is_valid_shell():
+    init = boot.GUEST_DIR / "init"
+    assert os.access(init, os.X_OK)
+    subprocess.run(["sh", "-n", str(init)], check=True)
+    text = init.read_text()
+    for n in boot.SCENARIOS:
+        assert f"scenario_{n}()" in text
+
+
+@pytest.mark.parametrize("mode", ["probe", "urandom", "token_bytes",
+                                  "multiprocessing"])
+def test_guest_script_on_the_host(mode):
+    """On the host the RNG is ready: every call returns at once."""
+    proc = subprocess.run([sys.executable, str(boot.GUEST_DIR / "guest.py"),
+                           mode, "key"], capture_output=True, text=True,
+                          check=True)
+    marks = boot.parse_serial(proc.stdout)
+    if mode == "probe":
+        assert marks["key"] == {"ready": True}
+    else:
+        assert marks["key"]["outcome"] == "returned"
+        assert marks["key"]["ready_before"] is True
+
+
+# --- Serial log, verdicts, table --------------------------------------------
+
+
+def test_parse_serial():
+    marks = boot.parse_serial("junk @@pep522 a x=1 y=2.5 z=word\r\n"
+                              "[ 1.0] kernel line\n"
+                              "@@pep522 b {\"ready\": false}\n"
+                              "@@pep522 b.text last line: of stderr\n"
+                              "@@pep522 c {broken\n")
+    assert marks["a"] == {"x": 1, "y": 2.5, "z": "word"}
+    assert marks["b"] == {"ready": False}
+    assert marks["b.text"] == "last line: of stderr"
+    assert marks["c"] == {"unparsed": "{broken"}
+
+
+def test_good_log_passes():
+    marks = boot.parse_serial(GOOD_LOG)
+    assert boot.crng_time(marks) == pytest.approx(8.970487)
+    for n in (1, 2, 3):
+        result = boot.outcome(n, marks)
+        assert result.ok, result.problems
+    assert "BlockingIOError [Errno 11]" in boot.outcome(2, marks).cell
+
+
+def test_stock_like_results_fail():
+    marks = boot.parse_serial(GOOD_LOG)
+    marks["s1.after_start"] = {"ready": True}
+    marks["s1.start_cold.1"] = {"rc": 0, "start": 5.0, "end": 7.0}
+    marks["s1.start_cold.2"] = {"rc": 0, "start": 7.0, "end": 9.0}
+    problems = boot.outcome(1, marks).problems
+    assert "startup initialised the RNG" in problems
+    assert any(p.startswith("startup took") for p in problems)
+    marks["s2.call"] = {"outcome": "returned", "result": 16, "seconds": 1.1,
+                        "ready_before": False, "ready_after": True}
+    result = boot.outcome(2, marks)
+    assert "did not raise BlockingIOError" in " ".join(result.problems)
+    assert result.cell.startswith("returned in 1.10s (blocked)")
+
+
+def test_wrong_message_fails():
+    marks = boot.parse_serial(GOOD_LOG)
+    marks["s2.call"]["message"] = "[Errno 11] Resource temporarily unavailable"
+    assert not boot.outcome(2, marks).ok
+
+
+def test_missing_report_is_a_failure_not_a_crash():
+    result = boot.outcome(5, {"s5.run": {"rc": 124}})
+    assert not result.ok
+    assert "exit 124" in result.cell
+    assert not boot.outcome(1, {}).ok
+
+
+def test_scenario_4():
+    marks = {"s4.before.kernel": {"ready": 0},
+             "s4.run": {"rc": 0, "start": 1.0, "end": 2.25},
+             "s4.after": {"ready": True}}
+    result = boot.outcome(4, marks)
+    assert result.ok and result.cell.startswith("returned in 1.25s")
+    marks["s4.run"]["rc"] = 1
+    marks["s4.run.text"] = "AttributeError: no wait_for_system_rng"
+    result = boot.outcome(4, marks)
+    assert not result.ok and "AttributeError" in result.cell
+
+
+def test_table():
+    ok = boot.Outcome("raised")
+    bad = boot.Outcome("returned in 1.00s", ["did not raise"])
+    text = boot.table([("patched 3.13.5", {2: ok}, True),
+                       ("stock 3.13.5", {2: bad}, False)], [2])
+    header, rule, row = text.splitlines()
+    assert header.split() == ["scenario", "patched", "3.13.5", "stock",
+                              "3.13.5"]
+    assert set(rule.replace(" ", "")) == {"-"}
+    assert "PASS raised" in row
+    assert "FAIL" not in row  # stock is reported, not asserted
+    assert header.index("stock") == row.index("returned")
+
+
+def test_subcommand_options():
+    import argparse
+    parser = argparse.ArgumentParser()
+    sub = parser.add_subparsers()
+    boot.add_parser(sub)
+    args = parser.parse_args(["boot"])
+    assert args.scenarios == [1, 2, 3, 4, 5] and not args.quick
+    assert args.func is boot.run
+    args = parser.parse_args(["boot", "--quick", "--no-stock",
+                              "--scenarios", "2,1"])
+    assert args.quick and args.no_stock and args.scenarios == [1, 2]
+
+
+def can_boot():
+    return os.geteuid() == 0 or all(map(shutil.which, boot.HOST_TOOLS))
+
+
+@pytest.mark.skipif(not can_boot(), reason="qemu-system-x86_64 and busybox "
+                    "are not installed and only root can install them")
+def test_real_early_boot_scenarios_pass_on_the_patched_build(patched,
+                                                            capsys):
+    stock = config.Target(patched.release, stock=True)
+    if not stock.python.exists():
+        pytest.skip(f"{stock.python} is not built: run `make test`, which "
+                    "builds it")
+    proc = run_tool("boot", "--no-build", "--version",
+                    patched.release.version)
+    with capsys.disabled():
+        # The side-by-side table, patched and stock, in the test output.
+        print("\n" + proc.stdout)
+    assert proc.returncode == 0, proc.stderr
+    assert "scenarios pass on the patched build" in proc.stdout
