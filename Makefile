@@ -14,7 +14,7 @@ BUILD_OPTS = $(TARGET) --configure-args="$(CONFIGURE_ARGS)" \
 	$(if $(PREFIX),--prefix=$(PREFIX))
 
 .PHONY: all build obtain tree checkout export install test test-full \
-	boot-test debian docs dist
+	boot-test bench debian docs dist
 
 all: build
 
@@ -37,6 +37,11 @@ obtain tree checkout export:
 # shorter run.
 boot-test:
 	@$(TOOL) boot $(if $(VERSION),--version=$(VERSION)) $(BOOT_ARGS)
+
+# Patched against stock, side by side, with pyperf (not part of `test`).
+bench:
+	@$(TOOL) bench $(if $(VERSION),--version=$(VERSION)) \
+		$(if $(TARBALL),--tarball=$(TARBALL))
 
 # For packagers: the series on Debian's package, the docs, a tarball.
 debian:
