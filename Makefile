@@ -8,8 +8,9 @@
 
 PYTHON3 ?= python3
 TOOL = $(PYTHON3) -m pep522
-TARGET = $(if $(VERSION),--version=$(VERSION)) \
-	$(if $(TARBALL),--tarball=$(TARBALL)) $(if $(STOCK),--stock)
+RELEASE = $(if $(VERSION),--version=$(VERSION)) \
+	$(if $(TARBALL),--tarball=$(TARBALL))
+TARGET = $(RELEASE) $(if $(STOCK),--stock)
 BUILD_OPTS = $(TARGET) --configure-args="$(CONFIGURE_ARGS)" \
 	$(if $(PREFIX),--prefix=$(PREFIX))
 
@@ -40,12 +41,11 @@ boot-test:
 
 # Patched against stock, side by side, with pyperf (not part of `test`).
 bench:
-	@$(TOOL) bench $(if $(VERSION),--version=$(VERSION)) \
-		$(if $(TARBALL),--tarball=$(TARBALL))
+	@$(TOOL) bench $(RELEASE)
 
 # For packagers: the series on Debian's package, the docs, a tarball.
 debian:
 	@$(TOOL) debian $(if $(VERSION),--version=$(VERSION))
 
 docs dist:
-	@$(TOOL) $@ $(TARGET)
+	@$(TOOL) $@ $(RELEASE)

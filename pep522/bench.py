@@ -37,7 +37,7 @@ import sys
 import tempfile
 import time
 
-from pep522 import bench_cases, build, config, steps
+from pep522 import bench_cases, build, config, options, steps
 from pep522.errors import Error
 
 PYPERF = "pyperf>=2.6"          # compare_to --table-format=md
@@ -425,9 +425,9 @@ def write_report(out, command, started, sides_, cases, rows_, meta):
                      + (" (has secrets.wait_for_system_rng)"
                         if info["pep522"] else ""))
     lines += [
-        f"- time: mean ± standard deviation of pyperf's values; significant "
-        f"is pyperf's two-sample t-test (95%), t > 0 when patched is faster",
-        f"- getrandom/op: system calls per operation (per process for "
+        "- time: mean ± standard deviation of pyperf's values; significant "
+        "is pyperf's two-sample t-test (95%), t > 0 when patched is faster",
+        "- getrandom/op: system calls per operation (per process for "
         f"startup), counted by `rngsim --ready-after 0` over "
         f"{meta['operations']['getrandom']} operations minus 0",
         f"- instructions/op: callgrind, {meta['operations']['instructions']} "
@@ -613,10 +613,7 @@ def add_parser(sub):
         description="Time the PEP 522 build against the stock build of the "
                     "same release with pyperf; count getrandom() calls and "
                     "instructions; write build/bench/<version>/results.md.")
-    parser.add_argument("--version", help="upstream release (default: the "
-                        "default of upstream.toml)")
-    parser.add_argument("--tarball", help="use this release tarball (when "
-                        "the builds are made)")
+    options.add_release(parser)
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--fast", action="store_true",
                       help="pyperf --fast: a quick, rougher measurement")

@@ -38,7 +38,7 @@ import subprocess
 import tempfile
 import time
 
-from pep522 import build, config, steps
+from pep522 import build, config, options, steps
 from pep522.errors import Error
 
 GUEST_DIR = pathlib.Path(__file__).resolve().parent / "boot_scenarios"
@@ -909,8 +909,7 @@ def add_parser(sub):
         description="Boot Debian's kernel in QEMU with its RNG not "
                     "initialised and run the PEP 522 scenarios as early-boot "
                     "code, on the patched and the stock build.")
-    parser.add_argument("--version", help="upstream release (default: the "
-                        "default of upstream.toml)")
+    options.add_release(parser, tarball=False)
     parser.add_argument("--scenarios", type=parse_scenarios,
                         default=sorted(SCENARIOS), metavar="N,N,...",
                         help="which scenarios to run (default: all)")

@@ -141,4 +141,3 @@ def install(target, prefix, configure_args=""):
                     target.logs / "install.log") as step:
         step.run(["make", "install"], cwd=target.obj)
     return os.path.join(prefix, "bin", "python3")
-

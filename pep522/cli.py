@@ -10,7 +10,7 @@ import argparse
 import sys
 
 from pep522 import (bench, boot, build, config, debian, dist, docs, export,
-                    rngsim, source, steps, testing)
+                    options, rngsim, source, steps, testing)
 from pep522.errors import Error
 
 
@@ -90,12 +90,10 @@ def cmd_test_full(args):
 
 
 def add_target_options(parser, configure=False):
-    parser.add_argument("--version", help="upstream release (default: the "
-                        "default of upstream.toml)")
+    options.add_release(parser)
     parser.add_argument("--stock", action="store_true",
                         help="the release without the series, in "
                         "build/<version>-stock")
-    parser.add_argument("--tarball", help="use this release tarball")
     if configure:
         parser.add_argument("--configure-args", default="",
                             help="extra options for CPython's configure")

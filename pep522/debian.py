@@ -30,7 +30,8 @@ import shutil
 import subprocess
 import sys
 
-from pep522 import build, config, rngsim, series, source, steps, testing
+from pep522 import (build, config, options, rngsim, series, source, steps,
+                    testing)
 from pep522.errors import Error
 
 PATCH_SUBDIR = "pep522"   # our patches live in debian/patches/pep522/
@@ -338,8 +339,9 @@ SMOKE = [
 def smoke(target, step):
     """Run the patched-behaviour checks under rngsim; return failures."""
     failures = []
-    for title, options, code, expected in SMOKE:
-        command = [sys.executable, "-m", "pep522", "rngsim", *options, "--",
+    for title, sim_options, code, expected in SMOKE:
+        command = [sys.executable, "-m", "pep522", "rngsim", *sim_options,
+                   "--",
                    target.python, "-I", "-c", code]
         step.note(f"# smoke: {title}")
         try:
@@ -489,7 +491,6 @@ def add_parser(sub):
         description="Export the series as DEP-3 quilt patches, apply them "
                     "after Debian's own patches with quilt, then build and "
                     "test the result.")
-    parser.add_argument("--version", help="upstream release (default: the "
-                        "default of upstream.toml)")
+    options.add_release(parser, tarball=False)
     parser.set_defaults(func=run)
     return parser

@@ -19,7 +19,6 @@ Two artifacts in build/dist/, both reproducible (same series, same bytes):
   with the patched one.
 """
 
-import argparse
 import hashlib
 import io
 import lzma
@@ -28,7 +27,7 @@ import subprocess
 import tarfile
 import tempfile
 
-from pep522 import build, config, git, series, steps, tree
+from pep522 import build, config, git, options, series, steps, tree
 from pep522.errors import Error
 
 SUFFIX = "+pep522"
@@ -197,9 +196,6 @@ def dist(target, tarball=None):
 
 
 def run(args):
-    if args.stock:
-        raise Error("`make dist` ships the patched tree",
-                    hint="drop STOCK=1; python.org has the stock tarball")
     target = config.Target(config.release(args.version))
     dist(target, args.tarball)
     return 0
@@ -211,11 +207,6 @@ def add_parser(sub):
         description="Write build/dist/Python-<version>+pep522.tar.xz (with "
                     "its .sha256) and build/dist/pep522-<version>.mbox, "
                     "byte-for-byte reproducible.")
-    parser.add_argument("--version", help="upstream release (default: the "
-                        "default of upstream.toml)")
-    parser.add_argument("--tarball", help="use this release tarball")
-    parser.add_argument("--stock", action="store_true",
-                        help=argparse.SUPPRESS)
+    options.add_release(parser)
     parser.set_defaults(func=run)
     return parser
-

@@ -19,7 +19,6 @@ The stock warnings are kept as a baseline and only rebuilt when the venv
 or the release changes; the HTML goes to build/<version>/docs/html.
 """
 
-import argparse
 import collections
 import hashlib
 import json
@@ -28,7 +27,7 @@ import shutil
 import subprocess
 import venv
 
-from pep522 import build, config, git, steps, tree
+from pep522 import build, config, git, options, steps, tree
 from pep522.errors import Error
 
 SPHINX_OPTIONS = ["-q", "-n", "--keep-going"]
@@ -226,10 +225,6 @@ def docs(target, tarball=None):
 
 
 def run(args):
-    if args.stock:
-        raise Error("`make docs` builds the stock docs itself, as the "
-                    "baseline its warnings are compared with",
-                    hint="drop STOCK=1")
     target = config.Target(config.release(args.version))
     docs(target, args.tarball)
     return 0
@@ -241,10 +236,6 @@ def add_parser(sub):
         description="Build the stock and the patched documentation with "
                     "the Sphinx of Doc/requirements.txt and fail on any "
                     "warning the series adds.")
-    parser.add_argument("--version", help="upstream release (default: the "
-                        "default of upstream.toml)")
-    parser.add_argument("--tarball", help="use this release tarball")
-    parser.add_argument("--stock", action="store_true",
-                        help=argparse.SUPPRESS)
+    options.add_release(parser)
     parser.set_defaults(func=run)
     return parser

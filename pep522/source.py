@@ -77,8 +77,9 @@ def obtain(release, tarball=None, log=None):
         verify(cached, release)
         return cached
     try:
-        with steps.Step(f"obtain: {release.tarball} from Debian's "
-                        f"{release.debian_source} source package", log) as step:
+        title = (f"obtain: {release.tarball} from Debian's "
+                 f"{release.debian_source} source package")
+        with steps.Step(title, log) as step:
             orig = debian_download(release, step)
             verify(orig, release)
             return store(orig, release)
@@ -176,7 +177,8 @@ def upstream_part(debian_version):
 
 
 def dpkg_compare(a, b):
-    if subprocess.run(["dpkg", "--compare-versions", a, "lt", b]).returncode == 0:
+    older = ["dpkg", "--compare-versions", a, "lt", b]
+    if subprocess.run(older).returncode == 0:
         return -1
     return 0 if a == b else 1
 
@@ -208,4 +210,3 @@ def debian_download(release, step):
 def debian_dir(release):
     """Where the Debian source package files of *release* are kept."""
     return cache_dir() / "debian" / release.debian_source
-

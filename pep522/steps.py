@@ -74,7 +74,8 @@ class Step:
                                       stdin=subprocess.DEVNULL, stdout=f,
                                       stderr=subprocess.STDOUT)
             except FileNotFoundError:
-                raise Error(f"{self.title}: {cmd[0]} is not installed") from None
+                raise Error(f"{self.title}: {cmd[0]} is not "
+                            "installed") from None
         if check and proc.returncode != 0:
             self.fail(f"`{shlex.join(cmd)}` exited with status "
                       f"{proc.returncode}")

@@ -14,7 +14,7 @@ import tarfile
 
 import pytest
 
-from pep522 import config, git
+from pep522 import config, export, git, tree
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
@@ -76,6 +76,19 @@ class Fake:
         self.tarball = tarball
         self.tmp_path = tmp_path
         self.target = config.Target(release)
+
+    def patch_and_export(self):
+        """A tree with two commits on top of the pristine release, exported.
+
+        Returns the names of the two patch files.
+        """
+        tree.ensure(self.target, self.tarball)
+        lines = self.target.src.joinpath("Lib/secrets.py").read_text()
+        self.commit("Lib/secrets.py",
+                    lines.replace("line 3\n", "line three\n"),
+                    "secrets: spell out three")
+        self.commit("Modules/new.c", "/* new */\n", "Add Modules/new.c")
+        return export.export(self.target)
 
     def commit(self, path, text, subject):
         """Change *path* in the tree and commit it, as a developer would."""

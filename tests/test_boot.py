@@ -382,8 +382,8 @@ def can_boot():
 
 @pytest.mark.skipif(not can_boot(), reason="qemu-system-x86_64 and busybox "
                     "are not installed and only root can install them")
-def test_real_early_boot_scenarios_pass_on_the_patched_build(patched,
-                                                            capsys):
+def test_real_early_boot_scenarios_pass_on_the_patched_build(
+        patched, capsys):
     stock = config.Target(patched.release, stock=True)
     if not stock.python.exists():
         pytest.skip(f"{stock.python} is not built: run `make test`, which "

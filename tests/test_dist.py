@@ -10,20 +10,11 @@ import shutil
 import subprocess
 import tarfile
 
-from pep522 import dist, export, git, tree
-
-
-def patched(fake):
-    tree.ensure(fake.target, fake.tarball)
-    text = fake.target.src.joinpath("Lib/secrets.py").read_text()
-    fake.commit("Lib/secrets.py", text.replace("line 3\n", "line three\n"),
-                "secrets: spell out three")
-    fake.commit("Modules/new.c", "/* new */\n", "Add Modules/new.c")
-    return export.export(fake.target)
+from pep522 import dist, git, tree
 
 
 def test_dist_twice_gives_the_same_bytes(fake):
-    patched(fake)
+    fake.patch_and_export()
     archive, mbox = dist.dist(fake.target, fake.tarball)
     first = archive.read_bytes(), mbox.read_bytes()
     # Another machine: the tree made anew from the series, later.
@@ -36,7 +27,7 @@ def test_dist_twice_gives_the_same_bytes(fake):
 
 
 def test_tarball_members_are_normalised(fake):
-    patched(fake)
+    fake.patch_and_export()
     archive, _ = dist.dist(fake.target, fake.tarball)
     epoch = int(git.git(fake.target.src, "log", "-1", "--format=%at"))
     with tarfile.open(archive) as tar:
@@ -55,7 +46,7 @@ def test_tarball_members_are_normalised(fake):
 
 
 def test_sha256_file_checks(fake):
-    patched(fake)
+    fake.patch_and_export()
     archive, _ = dist.dist(fake.target, fake.tarball)
     line = archive.with_name(archive.name + ".sha256").read_text()
     digest = hashlib.sha256(archive.read_bytes()).hexdigest()
@@ -65,7 +56,7 @@ def test_sha256_file_checks(fake):
 
 
 def test_mbox_is_the_series_for_git_am(fake):
-    names = patched(fake)
+    names = fake.patch_and_export()
     _, mbox = dist.dist(fake.target, fake.tarball)
     series_dir = fake.release.series_dir
     assert mbox.read_bytes() == b"".join(

@@ -7,16 +7,6 @@ from pep522 import export, git, series, tree
 from pep522.errors import Error
 
 
-def patched_tree(fake):
-    """A tree with two commits on top of the pristine release, exported."""
-    tree.ensure(fake.target, fake.tarball)
-    lines = fake.target.src.joinpath("Lib/secrets.py").read_text()
-    fake.commit("Lib/secrets.py", lines.replace("line 3\n", "line three\n"),
-                "secrets: spell out three")
-    fake.commit("Modules/new.c", "/* new */\n", "Add Modules/new.c")
-    return export.export(fake.target)
-
-
 def test_empty_series_gives_the_pristine_release(fake):
     assert tree.ensure(fake.target, fake.tarball)
     src = fake.target.src
@@ -31,7 +21,7 @@ def test_empty_series_gives_the_pristine_release(fake):
 
 
 def test_export_writes_format_patch_files_and_series(fake):
-    names = patched_tree(fake)
+    names = fake.patch_and_export()
     assert names == ["0001-secrets-spell-out-three.patch",
                      "0002-Add-Modules-new.c.patch"]
     series_dir = fake.release.series_dir
@@ -45,7 +35,7 @@ def test_export_writes_format_patch_files_and_series(fake):
 
 
 def test_export_round_trip_is_byte_identical(fake):
-    names = patched_tree(fake)
+    names = fake.patch_and_export()
     series_dir = fake.release.series_dir
     first = {n: (series_dir / n).read_bytes() for n in names}
     # Re-make the tree from the exported series (the series changed, the
@@ -54,7 +44,8 @@ def test_export_round_trip_is_byte_identical(fake):
         (series_dir / "series").read_text() + "# touched\n")
     tree.write_stamp(fake.target.src, "stale")
     assert tree.ensure(fake.target, fake.tarball)
-    assert len(git.git(fake.target.src, "log", "--format=%s").splitlines()) == 3
+    log = git.git(fake.target.src, "log", "--format=%s").splitlines()
+    assert len(log) == 3
     assert export.export(fake.target) == names
     assert {n: (series_dir / n).read_bytes() for n in names} == first
 
@@ -83,7 +74,7 @@ def test_tree_refuses_to_drop_unexported_commits(fake):
 
 
 def test_export_refuses_to_overwrite_changed_patches(fake):
-    names = patched_tree(fake)
+    names = fake.patch_and_export()
     patch = fake.release.series_dir / names[0]
     patch.write_text(patch.read_text() + "hand edit\n")
     with pytest.raises(Error, match="has changed since"):
@@ -92,7 +83,7 @@ def test_export_refuses_to_overwrite_changed_patches(fake):
 
 
 def test_patch_that_does_not_apply_names_patch_and_file(fake):
-    names = patched_tree(fake)
+    names = fake.patch_and_export()
     # A release whose Lib/secrets.py no longer has the context.
     series_dir = fake.release.series_dir
     text = (series_dir / names[0]).read_text()
@@ -111,7 +102,7 @@ def test_patch_that_does_not_apply_names_patch_and_file(fake):
 
 
 def test_stock_target_ignores_the_series(fake):
-    patched_tree(fake)
+    fake.patch_and_export()
     stock = type(fake.target)(fake.release, stock=True)
     tree.ensure(stock, fake.tarball)
     assert stock.src.name == "src" and stock.dir.name == "9.9.9-stock"
@@ -120,7 +111,7 @@ def test_stock_target_ignores_the_series(fake):
 
 
 def test_files_a_dropped_patch_changed_look_new_to_make(fake):
-    names = patched_tree(fake)
+    names = fake.patch_and_export()
     series_dir = fake.release.series_dir
     (series_dir / names[0]).unlink()
     (series_dir / "series").write_text(names[1] + "\n")
