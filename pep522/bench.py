@@ -37,7 +37,7 @@ import sys
 import tempfile
 import time
 
-from pep522 import bench_cases, build, config, options, steps
+from pep522 import bench_cases, build, config, options, steps, venvs
 from pep522.errors import Error
 
 PYPERF = "pyperf>=2.6"          # compare_to --table-format=md
@@ -115,38 +115,10 @@ def sides(args):
     return result
 
 
-def venv_ok(venv, python, module):
-    """Is *venv* made from *python* with *module* importable?"""
-    cfg = venv / "pyvenv.cfg"
-    try:
-        text = cfg.read_text()
-    except OSError:
-        return False
-    match = re.search(r"^executable\s*=\s*(.*)$", text, re.M)
-    if not match or (os.path.realpath(match.group(1).strip())
-                     != os.path.realpath(python)):
-        return False
-    proc = subprocess.run([venv / "bin" / "python", "-c", f"import {module}"],
-                          stdin=subprocess.DEVNULL, capture_output=True)
-    return proc.returncode == 0
-
-
 def ensure_venv(python, venv, requirement, module):
-    """A virtual environment of *python* at *venv* with *requirement*."""
-    if venv_ok(venv, python, module):
-        return venv / "bin" / "python"
-    log = bench_root() / "logs" / f"{venv.name}.log"
-    with steps.Step(f"bench: {steps.display(venv)} with {requirement}",
-                    log) as step:
-        if venv.exists():
-            shutil.rmtree(venv)
-        step.run([python, "-m", "venv", venv])
-        step.run([venv / "bin" / "python", "-m", "pip", "install",
-                  "--disable-pip-version-check", requirement],
-                 env={"PIP_NO_INPUT": "1"})
-        if not venv_ok(venv, python, module):
-            step.fail(f"{module} is not importable in {venv}")
-    return venv / "bin" / "python"
+    """A venv of *python* at *venv* with *requirement*; its python."""
+    return venvs.ensure(python, venv, [requirement], module,
+                        bench_root() / "logs" / f"{venv.name}.log")
 
 
 # --- Timing with pyperf ----------------------------------------------------

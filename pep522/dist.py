@@ -19,7 +19,6 @@ Two artifacts in build/dist/, both reproducible (same series, same bytes):
   with the patched one.
 """
 
-import hashlib
 import io
 import lzma
 import os
@@ -27,7 +26,8 @@ import subprocess
 import tarfile
 import tempfile
 
-from pep522 import build, config, git, options, series, steps, tree
+from pep522 import (build, config, git, options, series, source, steps,
+                    tree)
 from pep522.errors import Error
 
 SUFFIX = "+pep522"
@@ -48,7 +48,7 @@ def mbox_name(release):
 
 def sha256_line(path):
     """`sha256sum` format, so `sha256sum -c FILE.sha256` checks it."""
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    digest = source.sha256_of(path)
     return digest, f"{digest}  {path.name}\n"
 
 

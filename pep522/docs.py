@@ -25,9 +25,9 @@ import json
 import re
 import shutil
 import subprocess
-import venv
+import sys
 
-from pep522 import build, config, git, options, steps, tree
+from pep522 import build, config, git, options, steps, tree, venvs
 from pep522.errors import Error
 
 SPHINX_OPTIONS = ["-q", "-n", "--keep-going"]
@@ -65,20 +65,8 @@ def ensure_venv(doc, log):
     release with other pins never share one.
     """
     env_dir = config.BUILD / "docs-venv" / requirements_digest(doc)
-    done = env_dir / ".pep522-installed"
-    if done.is_file():
-        return env_dir
-    if env_dir.exists():
-        shutil.rmtree(env_dir)   # an interrupted install of ours
-    with steps.Step(f"docs: installing Doc/requirements.txt into "
-                    f"{steps.display(env_dir)}", log) as step:
-        venv.create(env_dir, with_pip=True)
-        step.run([env_dir / "bin" / "python", "-m", "pip", "install", "-q",
-                  "--disable-pip-version-check", "-r",
-                  doc / "requirements.txt"],
-                 cwd=doc)
-        step.run([env_dir / "bin" / "python", "-m", "pip", "freeze"])
-    done.write_text("")
+    venvs.ensure(sys.executable, env_dir,
+                 ["-r", str(doc / "requirements.txt")], "sphinx", log)
     return env_dir
 
 

@@ -3,9 +3,8 @@
 import os
 import subprocess
 import sys
-import venv
 
-from pep522 import config, steps
+from pep522 import config, steps, venvs
 
 IGNORE_FILE = config.ROOT / "tests" / "regrtest-ignore.txt"
 
@@ -15,17 +14,9 @@ def pytest_command():
     check = [sys.executable, "-c", "import pytest"]
     if subprocess.run(check, capture_output=True).returncode == 0:
         return [sys.executable, "-m", "pytest"]
-    env_dir = config.BUILD / "venv-tests"
-    python = env_dir / "bin" / "python"
-    if subprocess.run([python, "-c", "import pytest"],
-                      capture_output=True).returncode != 0:
-        with steps.Step("test: installing pytest into "
-                        f"{steps.display(env_dir)}",
-                        config.BUILD / "logs" / "venv-tests.log") as step:
-            venv.create(env_dir, with_pip=True)
-            step.run([python, "-m", "pip", "install", "-q",
-                      "--disable-pip-version-check",
-                      *requirements("test")])
+    python = venvs.ensure(sys.executable, config.BUILD / "venv-tests",
+                          requirements("test"), "pytest",
+                          config.BUILD / "logs" / "venv-tests.log")
     return [str(python), "-m", "pytest"]
 
 

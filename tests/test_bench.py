@@ -13,7 +13,7 @@ import sys
 
 import pytest
 
-from pep522 import bench, bench_cases, config
+from pep522 import bench, bench_cases, config, venvs
 from pep522.errors import Error
 
 
@@ -108,7 +108,7 @@ def test_smoke(tmp_path):
 def test_chart(tmp_path):
     """ratios.png, when the plotting venv exists (make bench makes it)."""
     venv = bench.bench_root() / "venv-plot"
-    if not bench.venv_ok(venv, sys.executable, "matplotlib"):
+    if not venvs.ready(venv, sys.executable, "matplotlib"):
         pytest.skip(f"{venv} has no matplotlib yet: run make bench once")
     token = bench_cases.BY_ID["token_bytes"]
     png = bench.plot(tmp_path, [fake_row(token, 1e-6, 1.01e-6, False)],
