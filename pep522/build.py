@@ -125,7 +125,14 @@ def report_missing_modules(step):
 
 
 def link_default(target):
-    """Point build/python at the default release's patched interpreter."""
+    """The path to show for *target*'s interpreter.
+
+    For the default release's patched build, that is build/python, which
+    this points at it; for any other build, its own obj/python.
+    """
+    default, _ = config.load_pins()
+    if target.stock or target.release.version != default:
+        return target.python
     link = config.BUILD / "python"
     relative = target.python.relative_to(config.BUILD)
     if link.is_symlink() or link.exists():

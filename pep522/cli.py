@@ -58,11 +58,8 @@ def cmd_deps(args):
 
 def cmd_build(args):
     target = prepare(args)
-    python = build.build(target, args.configure_args, args.prefix)
-    default, _ = config.load_pins()
-    if target.release.version == default and not target.stock:
-        python = build.link_default(target)
-    steps.say(steps.display(python))
+    build.build(target, args.configure_args, args.prefix)
+    steps.say(steps.display(build.link_default(target)))
 
 
 def cmd_install(args):
@@ -74,8 +71,7 @@ def cmd_install(args):
 def cmd_test(args):
     target = prepare(args)
     build.build(target, args.configure_args)
-    if target.release.version == config.load_pins()[0]:
-        build.link_default(target)
+    build.link_default(target)
     # The end-to-end suite runs stock upstream side by side with ours.
     stock = config.Target(target.release, stock=True)
     build.built(stock, args.tarball, args.configure_args)
