@@ -1,11 +1,11 @@
 """`bench`: the patched interpreter against stock CPython, side by side.
 
     python3 -m pep522 bench            # make bench
-    python3 -m pep522 bench --fast     # pyperf --fast: a quick look
+    python3 -m pep522 bench --fast     # fewer workers and values: a quick look
 
 Both builds of one release (build/<v> with the series, build/<v>-stock
 without it, same configure flags) run the same cases in one run, case by
-case, alternating which build goes first.  Each interpreter gets its own
+case, in rounds that alternate the two builds.  Each interpreter gets its own
 virtual environment with pyperf, build/bench/venv-<name>; pyperf does the
 warm-up, calibration, worker processes and the comparison (compare_to).
 
@@ -57,14 +57,21 @@ COUNT_TOLERANCE = 0.03
 REJECTION_CALLGRIND_FACTOR = 5
 # Targets of the issue.
 MAX_RATIO = 1.02
+# Worker processes per build and case, and pyperf options, for each mode
+# (pyperf's own defaults, --fast and --rigorous, spelled out: those flags
+# would override --processes).  The workers run in ROUNDS rounds that
+# alternate the builds: the speed of a shared VM drifts over tens of
+# seconds, which would otherwise favour the build that ran in the faster
+# stretch (random.random(), which the series does not touch, came out
+# 0.90 or 1.17 when each build ran its 20 workers in one go).
+ROUNDS = 5
 PYPERF_MODES = {
-    "default": [],
-    "fast": ["--fast"],
-    "rigorous": ["--rigorous"],
+    "default": (20, []),
+    "fast": (10, ["--values", "2"]),
+    "rigorous": (40, []),
     # One worker, one value of one loop: checks the plumbing, measures
     # nothing.
-    "smoke": ["--processes", "1", "--values", "1", "--warmups", "0",
-              "--loops", "1"],
+    "smoke": (1, ["--values", "1", "--warmups", "0", "--loops", "1"]),
 }
 
 
@@ -129,18 +136,21 @@ def run_pyperf(sides_, cases, out, mode):
     for path in files.values():
         path.unlink(missing_ok=True)
     script = bench_cases.__file__
-    options = PYPERF_MODES[mode]
+    processes, options = PYPERF_MODES[mode]
+    rounds = min(ROUNDS, processes)
+    per_round = ["--processes", str(processes // rounds), *options]
     for number, case in enumerate(cases):
-        # Alternate which build goes first, so that neither always runs
-        # right after the other warmed up the machine.
-        order = sides_ if number % 2 == 0 else sides_[::-1]
-        title = (f"bench [{number + 1}/{len(cases)}] {case.name}: "
-                 + ", then ".join(side.label for side in order))
+        title = (f"bench [{number + 1}/{len(cases)}] {case.name}: {rounds} "
+                 f"round(s) of {processes // rounds} worker(s) per build")
         with steps.Step(title, out / "logs" / f"pyperf-{case.id}.log") as step:
-            for side in order:
-                step.run([side.venv_python, "-P", script, "--case", case.id,
-                          "--append", files[side.label], *options],
-                         cwd=out)
+            for round_ in range(rounds):
+                # Alternate which build goes first, so that neither always
+                # runs right after the other warmed up the machine.
+                first = (number + round_) % 2
+                for side in (sides_[first], sides_[1 - first]):
+                    step.run([side.venv_python, "-P", script, "--case",
+                              case.id, "--append", files[side.label],
+                              *per_round], cwd=out)
     return files
 
 
@@ -588,9 +598,11 @@ def add_parser(sub):
     options.add_release(parser)
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--fast", action="store_true",
-                      help="pyperf --fast: a quick, rougher measurement")
+                      help="half the worker processes, 2 values each (as "
+                      "pyperf --fast): a quick, rougher measurement")
     mode.add_argument("--rigorous", action="store_true",
-                      help="pyperf --rigorous: more processes and values")
+                      help="twice the worker processes (as pyperf "
+                      "--rigorous)")
     mode.add_argument("--smoke", action="store_true",
                       help="one value of one loop: check the plumbing only")
     parser.add_argument("--case", action="append", default=[],
