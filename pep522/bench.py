@@ -138,10 +138,11 @@ def run_pyperf(sides_, cases, out, mode):
     script = bench_cases.__file__
     processes, options = PYPERF_MODES[mode]
     rounds = min(ROUNDS, processes)
-    per_round = ["--processes", str(processes // rounds), *options]
+    workers = processes // rounds
+    per_round = ["--processes", str(workers), *options]
     for number, case in enumerate(cases):
         title = (f"bench [{number + 1}/{len(cases)}] {case.name}: {rounds} "
-                 f"round(s) of {processes // rounds} worker(s) per build")
+                 f"round(s) of {workers} worker(s) per build")
         with steps.Step(title, out / "logs" / f"pyperf-{case.id}.log") as step:
             for round_ in range(rounds):
                 # Alternate which build goes first, so that neither always
