@@ -6,7 +6,7 @@ build/<version>/obj/python) under ``python3 -m pep522 rngsim``, which makes
 the PEP 522 behaviour from the outside: exit status, output, timing and the
 simulator's counts of getrandom() calls.  The last test imports every stdlib
 module under the simulator, and does the same with stock upstream
-(build/<version>-stock) for comparison.  See README.md, "End-to-end tests".
+(build/<version>-stock) for comparison.  See docs/testing.md, "End-to-end tests".
 
 Tests that need one child process share it through a module-scoped
 fixture, so each assertion is its own test without running the child again.
