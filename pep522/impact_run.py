@@ -1,0 +1,251 @@
+"""Import one module under the simulator, classify what happened, name why.
+
+Each import runs in a fresh interpreter (``-I``: no user site, no current
+directory, no PYTHON* variables) that adds the target directory as a site
+directory, arms faulthandler to dump every thread's stack at the time
+limit, and imports the module, under ``rngsim --never-ready``.  The result
+is one of:
+
+* ``ok``: the import finished;
+* ``raises``: it failed with BlockingIOError, or with an exception whose
+  chain holds one;
+* ``waits``: it was still running at the limit with a getrandom() call held
+  by the simulator (a blocking call, which never returns on a kernel whose
+  RNG is not ready);
+* ``other``: any other failure, or a time-out without a held call;
+* ``not importable``: it fails without the simulator too (the baseline), so
+  it says nothing about PEP 522.  As in the stdlib sweep, the baseline runs
+  only when the simulated import is not ``ok``.
+
+The culprit of a ``raises`` or ``waits`` is read from the traceback or the
+faulthandler dump: the innermost frame in the installed packages (the
+caller) and the stdlib call it made (the API), e.g. ``ssl.create_default_
+context`` from ``aiohttp/connector.py:911``.  When the caller asked the
+kernel directly, the API is read from its source line (``os.urandom``), or
+it is a C extension calling getrandom() itself.
+"""
+
+import dataclasses
+import json
+import linecache
+import os
+import re
+
+from pep522 import simrun
+
+# Seconds between the faulthandler dump and killing the process group.
+GRACE = 5
+
+# Arms faulthandler before anything else runs, so even a .pth file that
+# blocks is dumped at the limit.
+BOOTSTRAP = """if True:
+    import faulthandler, importlib, site, sys
+    target, limit, name = sys.argv[1:]
+    faulthandler.dump_traceback_later(float(limit), exit=True)
+    site.addsitedir(target)
+    importlib.import_module(name)
+"""
+
+OK, RAISES, WAITS, OTHER, NOT_IMPORTABLE = (
+    "ok", "raises", "waits", "other", "not importable")
+
+# Stdlib functions whose frame does not say what they are.
+API_NAMES = {
+    ("ssl", "__new__"): "ssl.SSLContext",
+    ("random", "random"): "random.SystemRandom.random",
+    ("random", "getrandbits"): "random.SystemRandom.getrandbits",
+    ("random", "randbytes"): "random.SystemRandom.randbytes",
+}
+# Calls a caller's source line can make straight into the kernel.
+DIRECT_CALLS = [("urandom", "os.urandom"), ("getrandom", "os.getrandom")]
+# The culprit category of a stack: the first of these stdlib packages the
+# third-party code called into (secrets, not the random it uses).
+CATEGORIES = {
+    "ssl": "ssl (OpenSSL seeding)",
+    "uuid": "uuid.uuid4",
+    "secrets": "secrets",
+    "random": "random.SystemRandom",
+    "multiprocessing": "multiprocessing authkey",
+}
+
+FRAME = re.compile(r'^\s+File "(.*)", line (\d+),? in (.*)$')
+THREAD = re.compile(r"^(Current thread|Thread) 0x[0-9a-f]+ ")
+IMPORT = re.compile(r"^\s*(?:from\s+(\.*)([\w.]*)\s+import\s+(\w+)"
+                    r"|import\s+([\w.]+))")
+
+
+@dataclasses.dataclass(frozen=True)
+class Frame:
+    file: str
+    line: int
+    function: str
+
+
+def parse_traceback(text):
+    """[(exception line, [Frame, outermost first])] of a printed traceback.
+
+    Chained exceptions come out in the order Python prints them: causes
+    first.
+    """
+    blocks = []
+    frames = None
+    for line in text.splitlines():
+        if line.startswith("Traceback (most recent call last):"):
+            frames = []
+        elif frames is not None and (match := FRAME.match(line)):
+            frames.append(Frame(match[1], int(match[2]), match[3]))
+        elif frames is not None and line and not line[0].isspace():
+            blocks.append((line, frames))
+            frames = None
+    return blocks
+
+
+def parse_dump(text):
+    """[[Frame, outermost first] per thread] of a faulthandler dump.
+
+    faulthandler lists the newest thread first, so the main thread is
+    the last one.
+    """
+    threads = []
+    for line in text.splitlines():
+        if THREAD.match(line):
+            threads.append([])
+        elif threads and (match := FRAME.match(line)):
+            threads[-1].insert(0, Frame(match[1], int(match[2]), match[3]))
+    return threads
+
+
+def exception_type(line):
+    return line.split(":", 1)[0].rsplit(".", 1)[-1]
+
+
+def stdlib_module(file):
+    """The dotted name of a stdlib file, or None for the bootstrap."""
+    if file.startswith("<frozen "):
+        return file[len("<frozen "):-1]
+    if file.startswith("<"):
+        return None
+    match = re.search(r"/(?:Lib|lib/python3\.\d+t?)/(.*)\.py$", file)
+    path = match[1] if match else os.path.basename(file)[:-3]
+    return path.removesuffix("/__init__").replace("/", ".")
+
+
+def api_name(frame):
+    module = stdlib_module(frame.file)
+    top = module.split(".")[0]
+    if frame.function == "<module>":
+        return f"import {module}"
+    return API_NAMES.get((top, frame.function), f"{module}.{frame.function}")
+
+
+def imported_module(text, file, target):
+    """The module an import statement on a source line imports, or None."""
+    match = IMPORT.match(text)
+    if not match:
+        return None
+    if match[4]:
+        return match[4]
+    dots, name, imported = match[1], match[2], match[3]
+    if not dots:
+        return name
+    package = os.path.relpath(os.path.dirname(file), target).split(os.sep)
+    package = package[:len(package) - len(dots) + 1]
+    return ".".join(package + ([name] if name else [imported]))
+
+
+def culprit(frames, target, source=linecache.getline):
+    """{"caller", "api", "category"} of a stack, outermost frame first.
+
+    *target* is the directory the packages are installed in: a frame
+    there is third-party, any other frame but the bootstrap's is stdlib.
+    """
+    target = str(target).rstrip("/") + "/"
+    inside = [i for i, f in enumerate(frames) if f.file.startswith(target)]
+    stdlib = [f for f in frames[inside[-1] + 1 if inside else 0:]
+              if stdlib_module(f.file)
+              and not f.file.startswith("<frozen importlib")]
+    caller = None
+    if inside:
+        frame = frames[inside[-1]]
+        caller = f"{frame.file[len(target):]}:{frame.line}"
+    if stdlib:
+        modules = [stdlib_module(f.file).split(".")[0] for f in stdlib]
+        known = [m for m in modules if m in CATEGORIES]
+        category = CATEGORIES[known[0]] if known else modules[0]
+        return {"caller": caller, "api": api_name(stdlib[0]),
+                "category": category}
+    if not inside:
+        return {"caller": None, "api": None, "category": "unknown"}
+    text = source(frame.file, frame.line)
+    for word, api in DIRECT_CALLS:
+        if word in text:
+            return {"caller": caller, "api": api, "category": api}
+    module = (imported_module(text, frame.file, target)
+              or frame.file[len(target):].split("/")[0])
+    return {"caller": caller, "api": f"C extension {module}",
+            "category": "C extension"}
+
+
+def classify(returncode, stderr, stats, target):
+    """The result of one simulated import: {"class", "detail", culprit}.
+
+    *returncode* is None if the run was killed at the outer limit, *stats*
+    the simulator's counts (None if it wrote none).
+    """
+    held = (stats or {}).get("answers", {}).get("held", 0)
+    lines = stderr.strip().splitlines()
+    if returncode == 0:
+        return {"class": OK}
+    if returncode is None or any(line.startswith("Timeout (")
+                                 for line in lines):
+        # The main thread comes last in the dump: blame it first.
+        blamed = [culprit(t, target) for t in reversed(parse_dump(stderr))]
+        known = [c for c in blamed if c["api"]]
+        found = (known or blamed or [culprit([], target)])[0]
+        stack = "" if blamed else "; no stack (killed)"
+        if not held:
+            return {"class": OTHER, **found,
+                    "detail": "timeout, no getrandom() held" + stack}
+        return {"class": WAITS, **found,
+                "detail": f"blocked in getrandom(), {held} held" + stack}
+    blocks = parse_traceback(stderr)
+    raised = [b for b in blocks if exception_type(b[0]) == "BlockingIOError"]
+    last = lines[-1] if lines else f"exit status {returncode}"
+    if raised:
+        return {"class": RAISES, "detail": last,
+                **culprit(raised[0][1], target)}
+    return {"class": OTHER, "detail": last}
+
+
+def command(python, target, module, limit):
+    return [str(python), "-I", "-c", BOOTSTRAP, str(target), str(limit),
+            module]
+
+
+def assess(python, target, module, limit, workdir, wrapper=(), tag=""):
+    """Import *module* with *python* under the simulator and classify it.
+
+    *workdir* is the child's current and home directory (what packages
+    write at import lands there) and holds the simulator's stats;
+    *wrapper* comes before everything (e.g. unshare --net); *tag* keeps
+    the stats files of concurrent runs apart.
+    """
+    stats_file = workdir / f"stats-{tag}-{module}.json"
+    argv = [*wrapper, *simrun.SIM, "--never-ready", "--stats",
+            str(stats_file), "--", *command(python, target, module, limit)]
+    env = {**os.environ, "HOME": str(workdir)}
+    ended = simrun.run_limited(argv, limit + GRACE, cwd=workdir, env=env)
+    try:
+        stats = json.loads(stats_file.read_text())
+        stats_file.unlink()
+    except (OSError, ValueError):
+        stats = None
+    result = classify(ended.returncode, ended.stderr, stats, target)
+    if result["class"] != OK:
+        plain = simrun.run_limited(
+            [*wrapper, *command(python, target, module, limit)],
+            limit + GRACE, cwd=workdir, env=env)
+        if plain.returncode != 0:
+            lines = plain.stderr.strip().splitlines() or ["timeout"]
+            result = {"class": NOT_IMPORTABLE, "detail": lines[-1]}
+    return result
