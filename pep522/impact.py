@@ -21,12 +21,15 @@ import re
 import shlex
 import subprocess
 import sys
+import tomllib
 
 from pep522 import (build, config, impact_install, impact_report,
                     impact_run, options, steps)
 from pep522.errors import Error
 
-RANKING = config.ROOT / "pep522" / "data" / "top-pypi.txt"
+DATA = config.ROOT / "pep522" / "data"
+RANKING = DATA / "top-pypi.txt"
+PROBES = DATA / "impact-probes.toml"
 OUT = config.BUILD / "impact"
 DEFAULT_LIMIT = 15
 NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
@@ -85,31 +88,25 @@ def cache_tag(python):
         check=True).stdout.strip()
 
 
+def load_probes(path=PROBES):
+    with open(path, "rb") as f:
+        return tomllib.load(f)["probes"]
+
+
 def previous_results(path):
-    """{(build, module): result} of an earlier run, reused when its key
+    """{(build, code): result} of an earlier run, reused when its key
     (package version, time limit, interpreter) still matches."""
     try:
-        rows = json.loads(path.read_text())["rows"]
+        report = json.loads(path.read_text())
+        rows = report["rows"] + report["probes"]
     except (OSError, ValueError, KeyError):
         return {}
-    return {(build, row["module"]): result for row in rows
+    return {(build, row["code"]): result for row in rows
             for build, result in row["results"].items()}
 
 
-def measure(builds, requirements, out, limit=DEFAULT_LIMIT, jobs=None,
-            find_links=None, sdists=False, fresh=False, command=""):
-    """Install, import and classify; write the report; return it.
-
-    *builds* maps a build's name to its interpreter; the first one's ABI
-    decides what is installed.
-    """
-    first = next(iter(builds.values()))
-    target = out / f"target-{cache_tag(first)}"
-    work = out / "work"
-    work.mkdir(parents=True, exist_ok=True)
-    skipped = impact_install.install(first, target, requirements,
-                                     out / "install.log", find_links, sdists)
-    infos = impact_install.dist_infos(target)
+def module_rows(requirements, infos, skipped):
+    """A row per top-level module of every installed requirement."""
     rows = []
     for rank, requirement in enumerate(requirements, 1):
         name = NAME.match(requirement)[1]
@@ -122,46 +119,89 @@ def measure(builds, requirements, out, limit=DEFAULT_LIMIT, jobs=None,
             skipped[name] = "installs no importable module"
         rows += [{"rank": rank, "distribution": name,
                   "version": impact_install.version_of(info),
-                  "module": module, "results": {}} for module in modules]
+                  "module": module, "code": f"import {module}",
+                  "results": {}} for module in modules]
+    return rows
+
+
+def probe_rows(probes, infos, skipped):
+    """A row per probe whose requirements are installed."""
+    rows = []
+    for name, probe in probes.items():
+        missing = [r for r in probe["requires"] if impact_install.canonical(
+            NAME.match(r)[1]) not in infos]
+        if missing:
+            skipped[f"probe {name}"] = f"needs {', '.join(missing)}"
+            continue
+        versions = [impact_install.version_of(
+            infos[impact_install.canonical(NAME.match(r)[1])])
+            for r in probe["requires"]]
+        rows.append({"probe": name, "code": probe["code"],
+                     "requires": probe["requires"],
+                     "version": " ".join(versions), "results": {}})
+    return rows
+
+
+def measure(builds, requirements, out, limit=DEFAULT_LIMIT, jobs=None,
+            find_links=None, sdists=False, fresh=False, command="",
+            probes=None):
+    """Install, import and classify; write the report; return it.
+
+    *builds* maps a build's name to its interpreter; the first one's ABI
+    decides what is installed.  *probes* ({name: {"requires", "code"}})
+    are first-use probes, run after the imports.
+    """
+    probes = probes or {}
+    first = next(iter(builds.values()))
+    target = out / f"target-{cache_tag(first)}"
+    work = out / "work"
+    work.mkdir(parents=True, exist_ok=True)
+    needed = [r for p in probes.values() for r in p["requires"]]
+    skipped = impact_install.install(
+        first, target, list(dict.fromkeys(requirements + needed)),
+        out / "install.log", find_links, sdists)
+    infos = impact_install.dist_infos(target)
+    rows = module_rows(requirements, infos, skipped)
+    probed = probe_rows(probes, infos, skipped)
     old = {} if fresh else previous_results(out / "impact.json")
     keys = {b: f"{limit}|{os.stat(p).st_mtime_ns}" for b, p in builds.items()}
     wrapper = network_cut()
     jobs = jobs or os.cpu_count() or 1
-    with steps.Step(f"impact: importing {len(rows)} modules in "
-                    f"{' and '.join(builds)} under rngsim, {jobs} at a time",
-                    out / "impact.log") as step:
+    with steps.Step(f"impact: {len(rows)} imports and {len(probed)} probes "
+                    f"in {' and '.join(builds)} under rngsim, {jobs} at a "
+                    "time", out / "impact.log") as step:
         if not wrapper:
             step.note("unshare --net does not work here: imports run "
                       "with the network")
         with concurrent.futures.ThreadPoolExecutor(jobs) as pool:
             futures = {}
-            for row in rows:
+            for n, row in enumerate(rows + probed):
                 for b, python in builds.items():
                     key = f"{row['version']}|{keys[b]}"
-                    done = old.get((b, row["module"]))
+                    done = old.get((b, row["code"]))
                     if done and done.get("key") == key:
                         row["results"][b] = done
                         continue
                     futures[pool.submit(
-                        _assess, python, target, row["module"], limit, work,
-                        wrapper, b)] = (row, b, key)
+                        _assess, python, target, row["code"], limit, work,
+                        wrapper, f"{b}-{n}")] = (row, b, key)
             for future in concurrent.futures.as_completed(futures):
                 row, b, key = futures[future]
                 row["results"][b] = {**future.result(), "key": key}
-                step.note(f"{b} {row['module']}: {row['results'][b]}")
+                step.note(f"{b} {row['code']!r}: {row['results'][b]}")
     report = {"date": datetime.date.today().isoformat(), "command": command,
               "builds": {b: str(p) for b, p in builds.items()},
               "limit": limit, "network_cut": bool(wrapper),
               "distributions": requirements, "skipped": skipped,
-              "rows": rows}
+              "rows": rows, "probes": probed}
     impact_report.write(report, out)
     return report
 
 
-def _assess(python, target, module, limit, work, wrapper, tag):
+def _assess(python, target, code, limit, work, wrapper, tag):
     """impact_run.assess, with a failure of our own kept to its row."""
     try:
-        return impact_run.assess(python, target, module, limit, work,
+        return impact_run.assess(python, target, code, limit, work,
                                  wrapper, tag)
     except Exception as e:
         return {"class": impact_run.OTHER,
@@ -179,7 +219,8 @@ def run(args):
     out = config.ROOT / args.out   # an absolute --out stays as it is
     report = measure(builds, requirements, out, args.timeout, args.jobs,
                      args.find_links, args.sdists, args.fresh,
-                     shlex.join(["python3", "-m", "pep522", *sys.argv[1:]]))
+                     shlex.join(["python3", "-m", "pep522", *sys.argv[1:]]),
+                     load_probes() if args.probes else None)
     steps.say(impact_report.summary(report))
     for name in ("impact.md", "impact.json"):
         steps.say(steps.display(out / name))
@@ -217,6 +258,9 @@ def add_parser(sub):
     parser.add_argument("--out", default=steps.display(OUT),
                         help="where the target, logs and report go "
                              f"(default: {steps.display(OUT)})")
+    parser.add_argument("--probes", action="store_true",
+                        help="also run the first-use probes of "
+                             f"{steps.display(PROBES)}")
     parser.add_argument("--fresh", action="store_true",
                         help="import everything again, reusing no result "
                              "of an earlier run")

@@ -105,7 +105,8 @@ def modules_of(info):
 
     A namespace package (a directory without __init__.py, such as
     google/) is not a module to assess: the packages under it are.
-    Private modules (_name) count only when there is nothing else.
+    Private modules (_name, and mypyc's helper modules) count only when
+    there is nothing else.
     """
     try:
         record = (info / "RECORD").read_text(encoding="utf-8")
@@ -126,5 +127,7 @@ def modules_of(info):
     found = {m for m in found
              if all(part.isidentifier() for part in m.split("."))
              and m.split(".")[0] not in NOT_MODULES}
-    public = {m for m in found if not m.startswith("_")}
+    public = {m for m in found if not any(
+        part.startswith("_") or part.endswith("__mypyc")
+        for part in m.split("."))}
     return sorted(public or found)

@@ -139,12 +139,26 @@ def markdown(report):
             + " | culprit or failure |",
             "| ---: | --- | --- |" + " --- |" * len(builds) + " --- |"]
     for r in rows:
-        texts = list(dict.fromkeys(
-            culprit_text(r["results"][b]) for b in builds))
         out.append(f"| {r['rank']} | {r['distribution']} | {r['module']} | "
-                   + " | ".join(r["results"][b]["class"] for b in builds)
-                   + " | " + cell("; ".join(t for t in texts if t)) + " |")
+                   + row_cells(r, builds) + " |")
+    if report["probes"]:
+        out += ["", "First-use probes (calls made right after the import; "
+                "not in the counts above):", "",
+                "| probe | code | " + " | ".join(builds)
+                + " | culprit or failure |",
+                "| --- | --- |" + " --- |" * len(builds) + " --- |"]
+        for r in report["probes"]:
+            out.append(f"| {r['probe']} | `{cell(r['code'])}` | "
+                       + row_cells(r, builds) + " |")
     return "\n".join(out) + "\n"
+
+
+def row_cells(row, builds):
+    """The classes per build, then the culprits (once when the same)."""
+    texts = list(dict.fromkeys(
+        culprit_text(row["results"][b]) for b in builds))
+    return (" | ".join(row["results"][b]["class"] for b in builds)
+            + " | " + cell("; ".join(t for t in texts if t)))
 
 
 def write(report, directory):

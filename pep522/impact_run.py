@@ -39,11 +39,11 @@ GRACE = 5
 # Arms faulthandler before anything else runs, so even a .pth file that
 # blocks is dumped at the limit.
 BOOTSTRAP = """if True:
-    import faulthandler, importlib, site, sys
-    target, limit, name = sys.argv[1:]
+    import faulthandler, site, sys
+    target, limit, code = sys.argv[1:]
     faulthandler.dump_traceback_later(float(limit), exit=True)
     site.addsitedir(target)
-    importlib.import_module(name)
+    exec(code, {"__name__": "__main__"})
 """
 
 OK, RAISES, WAITS, OTHER, NOT_IMPORTABLE = (
@@ -217,22 +217,23 @@ def classify(returncode, stderr, stats, target):
     return {"class": OTHER, "detail": last}
 
 
-def command(python, target, module, limit):
+def command(python, target, code, limit):
     return [str(python), "-I", "-c", BOOTSTRAP, str(target), str(limit),
-            module]
+            code]
 
 
-def assess(python, target, module, limit, workdir, wrapper=(), tag=""):
-    """Import *module* with *python* under the simulator and classify it.
+def assess(python, target, code, limit, workdir, wrapper=(), tag=""):
+    """Run *code* (``import NAME``, or a probe's first use of a package)
+    with *python* under the simulator and classify what happened.
 
     *workdir* is the child's current and home directory (what packages
     write at import lands there) and holds the simulator's stats;
-    *wrapper* comes before everything (e.g. unshare --net); *tag* keeps
-    the stats files of concurrent runs apart.
+    *wrapper* comes before everything (e.g. unshare --net); *tag* names
+    the run, keeping the stats files of concurrent runs apart.
     """
-    stats_file = workdir / f"stats-{tag}-{module}.json"
+    stats_file = workdir / f"stats-{tag}.json"
     argv = [*wrapper, *simrun.SIM, "--never-ready", "--stats",
-            str(stats_file), "--", *command(python, target, module, limit)]
+            str(stats_file), "--", *command(python, target, code, limit)]
     env = {**os.environ, "HOME": str(workdir)}
     ended = simrun.run_limited(argv, limit + GRACE, cwd=workdir, env=env)
     try:
@@ -243,7 +244,7 @@ def assess(python, target, module, limit, workdir, wrapper=(), tag=""):
     result = classify(ended.returncode, ended.stderr, stats, target)
     if result["class"] != OK:
         plain = simrun.run_limited(
-            [*wrapper, *command(python, target, module, limit)],
+            [*wrapper, *command(python, target, code, limit)],
             limit + GRACE, cwd=workdir, env=env)
         if plain.returncode != 0:
             lines = plain.stderr.strip().splitlines() or ["timeout"]

@@ -201,6 +201,9 @@ def test_report_counts_differences_and_mismatches():
               "builds": {"patched": "p", "stock": "s"},
               "distributions": ["a", "b", "c", "d"],
               "skipped": {"e": "no wheel"},
+              "probes": [{"probe": "key", "code": "os.urandom(1)",
+                          "results": {"patched": {"class": RAISES},
+                                      "stock": {"class": WAITS}}}],
               "rows": [row("a", OK, OK),
                        row("b", RAISES, WAITS, api="os.urandom",
                            caller="b/__init__.py:1", category="os.urandom"),
@@ -216,6 +219,7 @@ def test_report_counts_differences_and_mismatches():
     assert "| os.urandom | 1 | 1 | Raises BlockingIOError" in text
     assert ("| 1 | b | b | raises | waits | os.urandom from "
             "`b/__init__.py:1` |") in text
+    assert "| key | `os.urandom(1)` | raises | waits |" in text
 
 
 # --- Three tiny packages through the real thing ----------------------------
@@ -225,6 +229,9 @@ PACKAGES = {
     "pep522-probe-secrets": "import secrets\nKEY = secrets.token_bytes(16)\n",
     "pep522-probe-quiet": "VALUE = 42\n",
 }
+PROBES = {"uuid4": {"requires": [], "code": "import uuid; uuid.uuid4()"},
+          "quiet": {"requires": ["pep522-probe-quiet"],
+                    "code": "import pep522_probe_quiet"}}
 LIMIT = 3
 
 
@@ -269,7 +276,7 @@ def measured(tmp_path_factory):
     for name, code in PACKAGES.items():
         make_wheel(wheels, name, code)
     report = impact.measure(builds, list(PACKAGES), tmp / "out", LIMIT,
-                            find_links=wheels, command="test")
+                            find_links=wheels, command="test", probes=PROBES)
     return report, pythons, tmp / "out"
 
 
@@ -284,6 +291,9 @@ EXPECTED = {
     ("stock", "pep522_probe_secrets"):
         (WAITS, "secrets.token_bytes", "pep522_probe_secrets/__init__.py:2"),
     ("stock", "pep522_probe_quiet"): (OK, None, None),
+    ("patched", "uuid4"): (RAISES, "uuid.uuid4", None),
+    ("stock", "uuid4"): (WAITS, "uuid.uuid4", None),
+    ("patched", "quiet"): (OK, None, None),
 }
 
 
@@ -293,8 +303,9 @@ def test_class_and_culprit(measured, build, module):
     if build not in report["builds"]:
         pytest.skip(f"{pythons[build]} is not built: run `make"
                     f"{' STOCK=1' if BUILDS[build] else ''}`")
-    result = next(r["results"][build] for r in report["rows"]
-                  if r["module"] == module)
+    result = next(r["results"][build]
+                  for r in report["rows"] + report["probes"]
+                  if module in (r.get("module"), r.get("probe")))
     assert (result["class"], result.get("api"),
             result.get("caller")) == EXPECTED[build, module], result
 
@@ -312,7 +323,9 @@ def test_rerun_reuses_the_target_and_the_results(measured):
     builds = {b: config.pathlib.Path(p) for b, p in report["builds"].items()}
     started = time.monotonic()
     again = impact.measure(builds, list(PACKAGES), out, LIMIT,
-                           find_links="/nonexistent", command="test")
+                           find_links="/nonexistent", command="test",
+                           probes=PROBES)
     assert time.monotonic() - started < LIMIT
     assert again["rows"] == report["rows"]
+    assert again["probes"] == report["probes"]
     assert again["skipped"] == {}
