@@ -14,6 +14,7 @@ docs/impact.md.
 
 import concurrent.futures
 import datetime
+import hashlib
 import json
 import os
 import pathlib
@@ -94,8 +95,7 @@ def load_probes(path=PROBES):
 
 
 def previous_results(path):
-    """{(build, code): result} of an earlier run, reused when its key
-    (package version, time limit, interpreter) still matches."""
+    """{(build, code): result} of an earlier run."""
     try:
         report = json.loads(path.read_text())
         rows = report["rows"] + report["probes"]
@@ -164,7 +164,11 @@ def measure(builds, requirements, out, limit=DEFAULT_LIMIT, jobs=None,
     rows = module_rows(requirements, infos, skipped)
     probed = probe_rows(probes, infos, skipped)
     old = {} if fresh else previous_results(out / "impact.json")
-    keys = {b: f"{limit}|{os.stat(p).st_mtime_ns}" for b, p in builds.items()}
+    # A result is reused while the package version, the time limit, the
+    # interpreter and the classifying code are the same.
+    code = hashlib.sha256(pathlib.Path(impact_run.__file__).read_bytes())
+    keys = {b: f"{limit}|{os.stat(p).st_mtime_ns}|{code.hexdigest()[:12]}"
+            for b, p in builds.items()}
     wrapper = network_cut()
     jobs = jobs or os.cpu_count() or 1
     with steps.Step(f"impact: {len(rows)} imports and {len(probed)} probes "

@@ -70,8 +70,9 @@ CATEGORIES = {
 
 FRAME = re.compile(r'^\s+File "(.*)", line (\d+),? in (.*)$')
 THREAD = re.compile(r"^(Current thread|Thread) 0x[0-9a-f]+ ")
-IMPORT = re.compile(r"^\s*(?:from\s+(\.*)([\w.]*)\s+import\s+(\w+)"
+IMPORT = re.compile(r"^\s*(?:from\s+(\.*)([\w.]*)\s+import\s+\(?\s*(\w*)"
                     r"|import\s+([\w.]+))")
+CALL = re.compile(r"([A-Za-z_][\w.]*)\s*\(")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -153,11 +154,30 @@ def imported_module(text, file, target):
     return ".".join(package + ([name] if name else [imported]))
 
 
-def culprit(frames, target, source=linecache.getline):
+def called_module(text, lines, file, target):
+    """The module a call on a source line comes from, as the file imports
+    it (``SchemaSerializer(`` after ``from pydantic_core import ...``)."""
+    source = "".join(lines)
+    for name in CALL.findall(text):
+        head = re.escape(name.split(".")[0])
+        match = re.search(
+            rf"^\s*from\s+(\.*[\w.]*)\s+import\s+(?:\([^)]*|[^\n(]*)"
+            rf"\b{head}\b|^\s*import\s+([\w.]+)\s+as\s+{head}\b"
+            rf"|^\s*import\s+({head})\b", source, re.M)
+        if match and match[1]:
+            return imported_module(f"from {match[1]} import {name}", file,
+                                   target)
+        if match:
+            return match[2] or match[3]
+    return None
+
+
+def culprit(frames, target, read=linecache.getlines):
     """{"caller", "api", "category"} of a stack, outermost frame first.
 
     *target* is the directory the packages are installed in: a frame
     there is third-party, any other frame but the bootstrap's is stdlib.
+    *read* returns the lines of a source file.
     """
     target = str(target).rstrip("/") + "/"
     inside = [i for i, f in enumerate(frames) if f.file.startswith(target)]
@@ -176,13 +196,14 @@ def culprit(frames, target, source=linecache.getline):
                 "category": category}
     if not inside:
         return {"caller": None, "api": None, "category": "unknown"}
-    text = source(frame.file, frame.line)
+    lines = read(frame.file)
+    text = lines[frame.line - 1] if frame.line <= len(lines) else ""
     for word, api in DIRECT_CALLS:
         if word in text:
             return {"caller": caller, "api": api, "category": api}
     module = (imported_module(text, frame.file, target)
-              or frame.file[len(target):].split("/")[0])
-    return {"caller": caller, "api": f"C extension {module}",
+              or called_module(text, lines, frame.file, target))
+    return {"caller": caller, "api": f"C extension {module or ''}".strip(),
             "category": "C extension"}
 
 

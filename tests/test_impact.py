@@ -100,17 +100,34 @@ def test_culprit_of_a_dump_names_the_ssl_context():
 
 def test_culprit_of_a_direct_call_comes_from_the_source_line():
     frames = [Frame(f"{TARGET}/tok/__init__.py", 2, "<module>")]
-    found = culprit(frames, TARGET, lambda f, n: "KEY = os.urandom(32)\n")
+    found = culprit(frames, TARGET,
+                    lambda f: ["import os\n", "KEY = os.urandom(32)\n"])
     assert found == {"caller": "tok/__init__.py:2", "api": "os.urandom",
                      "category": "os.urandom"}
 
 
 def test_culprit_of_an_extension_is_the_module_it_imports():
-    frames = [Frame(f"{TARGET}/nacl/bindings/__init__.py", 7, "<module>")]
+    frames = [Frame(f"{TARGET}/nacl/bindings/__init__.py", 1, "<module>")]
     found = culprit(frames, TARGET,
-                    lambda f, n: "from ._sodium import lib\n")
+                    lambda f: ["from ._sodium import (\n", "    lib)\n"])
     assert found["api"] == "C extension nacl.bindings._sodium"
     assert found["category"] == "C extension"
+
+
+@pytest.mark.parametrize("source, api", [
+    ("from pydantic_core import (\n    Schema,\n    SchemaSerializer)\n",
+     "C extension pydantic_core"),
+    ("import numpy as np\n", "C extension numpy"),
+    ("from ._core import SchemaSerializer as S, x\n",
+     "C extension pkg._core"),
+    ("", "C extension"),
+])
+def test_culprit_of_an_extension_call_is_the_module_it_comes_from(
+        source, api):
+    frames = [Frame(f"{TARGET}/pkg/types.py", 9, "<module>")]
+    lines = (source.splitlines(True) + ["\n"] * 8)[:8] + [
+        "SER = np.x(SchemaSerializer(S(1)))\n"]
+    assert culprit(frames, TARGET, lambda f: lines)["api"] == api
 
 
 @pytest.mark.parametrize("line, module", [
