@@ -46,7 +46,7 @@ bench:
 # Which of the top N PyPI packages raise or wait (docs/impact.md; not
 # part of `test`).  IMPACT_ARGS="requests -r FILE" for other packages.
 impact:
-	@$(TOOL) impact $(RELEASE) $(or $(IMPACT_ARGS),--top 200)
+	@$(TOOL) impact $(RELEASE) $(or $(IMPACT_ARGS),--top 200 --probes)
 
 # For packagers: the series on Debian's package, the docs, a tarball.
 debian:

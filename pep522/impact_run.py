@@ -43,8 +43,10 @@ BOOTSTRAP = """if True:
     target, limit, code = sys.argv[1:]
     faulthandler.dump_traceback_later(float(limit), exit=True)
     site.addsitedir(target)
-    exec(code, {"__name__": "__main__"})
+    exec(compile(code, "<code>", "exec"), {"__name__": "__main__"})
 """
+# The frames of that code: the caller when it calls into C itself.
+CODE = "<code>"
 
 OK, RAISES, WAITS, OTHER, NOT_IMPORTABLE = (
     "ok", "raises", "waits", "other", "not importable")
@@ -172,22 +174,24 @@ def called_module(text, lines, file, target):
     return None
 
 
-def culprit(frames, target, read=linecache.getlines):
+def culprit(frames, target, read=linecache.getlines, code=""):
     """{"caller", "api", "category"} of a stack, outermost frame first.
 
     *target* is the directory the packages are installed in: a frame
-    there is third-party, any other frame but the bootstrap's is stdlib.
-    *read* returns the lines of a source file.
+    there is third-party, as is one of the *code* the child ran; any
+    other frame but the bootstrap's is stdlib.  *read* returns the lines
+    of a source file.
     """
     target = str(target).rstrip("/") + "/"
-    inside = [i for i, f in enumerate(frames) if f.file.startswith(target)]
+    inside = [i for i, f in enumerate(frames)
+              if f.file.startswith(target) or f.file == CODE]
     stdlib = [f for f in frames[inside[-1] + 1 if inside else 0:]
               if stdlib_module(f.file)
               and not f.file.startswith("<frozen importlib")]
     caller = None
     if inside:
         frame = frames[inside[-1]]
-        caller = f"{frame.file[len(target):]}:{frame.line}"
+        caller = f"{frame.file.removeprefix(target)}:{frame.line}"
     if stdlib:
         modules = [stdlib_module(f.file).split(".")[0] for f in stdlib]
         known = [m for m in modules if m in CATEGORIES]
@@ -196,7 +200,7 @@ def culprit(frames, target, read=linecache.getlines):
                 "category": category}
     if not inside:
         return {"caller": None, "api": None, "category": "unknown"}
-    lines = read(frame.file)
+    lines = code.splitlines(True) if frame.file == CODE else read(frame.file)
     text = lines[frame.line - 1] if frame.line <= len(lines) else ""
     for word, api in DIRECT_CALLS:
         if word in text:
@@ -207,11 +211,11 @@ def culprit(frames, target, read=linecache.getlines):
             "category": "C extension"}
 
 
-def classify(returncode, stderr, stats, target):
-    """The result of one simulated import: {"class", "detail", culprit}.
+def classify(returncode, stderr, stats, target, code=""):
+    """The result of one simulated run: {"class", "detail", culprit}.
 
     *returncode* is None if the run was killed at the outer limit, *stats*
-    the simulator's counts (None if it wrote none).
+    the simulator's counts (None if it wrote none), *code* what it ran.
     """
     held = (stats or {}).get("answers", {}).get("held", 0)
     lines = stderr.strip().splitlines()
@@ -220,7 +224,8 @@ def classify(returncode, stderr, stats, target):
     if returncode is None or any(line.startswith("Timeout (")
                                  for line in lines):
         # The main thread comes last in the dump: blame it first.
-        blamed = [culprit(t, target) for t in reversed(parse_dump(stderr))]
+        blamed = [culprit(t, target, code=code)
+                  for t in reversed(parse_dump(stderr))]
         known = [c for c in blamed if c["api"]]
         found = (known or blamed or [culprit([], target)])[0]
         stack = "" if blamed else "; no stack (killed)"
@@ -234,7 +239,7 @@ def classify(returncode, stderr, stats, target):
     last = lines[-1] if lines else f"exit status {returncode}"
     if raised:
         return {"class": RAISES, "detail": last,
-                **culprit(raised[0][1], target)}
+                **culprit(raised[0][1], target, code=code)}
     return {"class": OTHER, "detail": last}
 
 
@@ -262,12 +267,17 @@ def assess(python, target, code, limit, workdir, wrapper=(), tag=""):
         stats_file.unlink()
     except (OSError, ValueError):
         stats = None
-    result = classify(ended.returncode, ended.stderr, stats, target)
+    result = classify(ended.returncode, ended.stderr, stats, target, code)
     if result["class"] != OK:
         plain = simrun.run_limited(
             [*wrapper, *command(python, target, code, limit)],
             limit + GRACE, cwd=workdir, env=env)
         if plain.returncode != 0:
-            lines = plain.stderr.strip().splitlines() or ["timeout"]
-            result = {"class": NOT_IMPORTABLE, "detail": lines[-1]}
+            lines = plain.stderr.strip().splitlines()
+            slow = plain.timed_out or any(line.startswith("Timeout (")
+                                          for line in lines)
+            result = {"class": NOT_IMPORTABLE, "detail": (
+                f"over {limit:g} s without the simulator too" if slow
+                else lines[-1] if lines
+                else f"exit status {plain.returncode}")}
     return result

@@ -130,6 +130,14 @@ def test_culprit_of_an_extension_call_is_the_module_it_comes_from(
     assert culprit(frames, TARGET, lambda f: lines)["api"] == api
 
 
+def test_culprit_of_code_calling_an_extension_itself():
+    frames = [Frame("<string>", 6, "<module>"), Frame("<code>", 2, "<module>")]
+    code = "from nacl import utils\nutils.random(16)\n"
+    found = culprit(frames, TARGET, code=code)
+    assert found == {"caller": "<code>:2", "api": "C extension nacl",
+                     "category": "C extension"}
+
+
 @pytest.mark.parametrize("line, module", [
     ("import _cffi_backend", "_cffi_backend"),
     ("from zmq.backend import cython", "zmq.backend"),
@@ -308,9 +316,10 @@ EXPECTED = {
     ("stock", "pep522_probe_secrets"):
         (WAITS, "secrets.token_bytes", "pep522_probe_secrets/__init__.py:2"),
     ("stock", "pep522_probe_quiet"): (OK, None, None),
-    ("patched", "uuid4"): (RAISES, "uuid.uuid4", None),
-    ("stock", "uuid4"): (WAITS, "uuid.uuid4", None),
+    ("patched", "uuid4"): (RAISES, "uuid.uuid4", "<code>:1"),
+    ("stock", "uuid4"): (WAITS, "uuid.uuid4", "<code>:1"),
     ("patched", "quiet"): (OK, None, None),
+    ("stock", "quiet"): (OK, None, None),
 }
 
 
