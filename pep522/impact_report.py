@@ -70,7 +70,7 @@ def summary(report):
             "packages; " + "; ".join(parts)
             + f"; not importable {unimportable}"
             + f", baseline mismatch {sum(map(mismatch, rows))}"
-            + f", not installed {len(report['skipped'])}")
+            + f", not assessed {len(report['skipped'])}")
 
 
 def culprit_text(result):
@@ -105,45 +105,53 @@ def categories(rows, builds):
 
 def markdown(report):
     rows, builds = report["rows"], list(report["builds"])
-    out = [f"Date: {report['date']}. Command: `{report['command']}`.", "",
+    out = [f"Date: {report['date']}. Command: `{report['command']}`. "
+           f"Time limit: {report['limit']:g} s per run.", "",
            f"Summary: {summary(report)}.", "",
+           "### Counts per class", "",
            "| class | " + " | ".join(builds) + " |",
            "| --- |" + " ---: |" * len(builds)]
     per_build = {b: counts(rows, b) for b in builds}
     for c in CLASSES:
         out.append(f"| {c} | "
                    + " | ".join(str(per_build[b][c]) for b in builds) + " |")
-    out += ["", "Culprit categories (modules that raise or wait):", "",
+    out += ["", "### Culprit categories", "",
+            "Of the modules that raise or wait:", "",
             "| category | " + " | ".join(builds) + " | what a packager "
             "can do |", "| --- |" + " ---: |" * len(builds) + " --- |"]
     for category, n in categories(rows, builds).items():
         out.append(f"| {category} | "
                    + " | ".join(str(n[b]) for b in builds)
                    + f" | {ADVICE.get(category, 'see the rows')} |")
-    out += ["", "Modules whose class differs between the builds:", ""]
+    out += ["", "### Modules whose class differs between the builds", ""]
     out += [f"* `{r['module']}` ({r['distribution']}): " + ", ".join(
         f"{b} {r['results'][b]['class']}" for b in builds)
         for r in differing(rows, builds)] or ["* none"]
     flagged = [r for r in rows if mismatch(r)]
     if flagged:
-        out += ["", "Baseline mismatch (imports without the simulator in "
-                "one build only; not counted):", ""]
+        out += ["", "### Baseline mismatch", "",
+                "These import without the simulator in one build only; "
+                "they are not counted.", ""]
         out += [f"* `{r['module']}`: " + "; ".join(
             f"{b} {r['results'][b]['class']}" for b in builds)
             for r in flagged]
     if report["skipped"]:
-        out += ["", "Not installed (no usable wheel, or no resolution):", ""]
+        out += ["", "### Not assessed", "",
+                "No usable wheel, no resolution, or no importable "
+                "module:", ""]
         out += [f"* {name}: {cell(why)}"
                 for name, why in report["skipped"].items()]
-    out += ["", "| rank | package | module | " + " | ".join(builds)
+    out += ["", "### Every module", "",
+            "| rank | package | module | " + " | ".join(builds)
             + " | culprit or failure |",
             "| ---: | --- | --- |" + " --- |" * len(builds) + " --- |"]
     for r in rows:
         out.append(f"| {r['rank']} | {r['distribution']} | {r['module']} | "
                    + row_cells(r, builds) + " |")
     if report["probes"]:
-        out += ["", "First-use probes (calls made right after the import; "
-                "not in the counts above):", "",
+        out += ["", "### First-use probes", "",
+                "Calls made right after the import; not in the counts "
+                "above.", "",
                 "| probe | code | " + " | ".join(builds)
                 + " | culprit or failure |",
                 "| --- | --- |" + " --- |" * len(builds) + " --- |"]

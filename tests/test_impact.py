@@ -222,7 +222,7 @@ def row(module, patched, stock, **culprit_fields):
 
 
 def test_report_counts_differences_and_mismatches():
-    report = {"date": "2026-11-29", "command": "impact", "limit": 15,
+    report = {"date": "2026-11-29", "command": "impact", "limit": 15.0,
               "builds": {"patched": "p", "stock": "s"},
               "distributions": ["a", "b", "c", "d"],
               "skipped": {"e": "no wheel"},
@@ -237,7 +237,7 @@ def test_report_counts_differences_and_mismatches():
     assert impact_report.summary(report) == (
         "4 modules of 4 packages; patched: 1 ok, 1 raises, 0 waits, "
         "0 other; stock: 1 ok, 0 raises, 1 waits, 0 other; not importable "
-        "1, baseline mismatch 1, not installed 1")
+        "1, baseline mismatch 1, not assessed 1")
     text = impact_report.markdown(report)
     assert "* `b` (b): patched raises, stock waits" in text
     assert "* `c`: patched not importable; stock ok" in text
