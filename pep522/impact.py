@@ -213,13 +213,13 @@ def _assess(python, target, code, limit, work, wrapper, tag):
 
 
 def run(args):
+    requirements = requested(args.packages, args.requirements, args.top,
+                             args.ranking)
     release = config.release(args.version)
     builds = {}
     for name, stock in (("patched", False), ("stock", True)):
         target = config.Target(release, stock=stock)
         builds[name] = build.built(target, args.tarball)
-    requirements = requested(args.packages, args.requirements, args.top,
-                             args.ranking)
     out = config.ROOT / args.out   # an absolute --out stays as it is
     report = measure(builds, requirements, out, args.timeout, args.jobs,
                      args.find_links, args.sdists, args.fresh,
