@@ -9,9 +9,9 @@ is one of:
 * ``ok``: the import finished;
 * ``raises``: it failed with BlockingIOError, or with an exception whose
   chain holds one;
-* ``waits``: it was still running at the limit with a getrandom() call held
-  by the simulator (a blocking call, which never returns on a kernel whose
-  RNG is not ready);
+* ``waits``: it was still running at the limit with a call held by the
+  simulator: a blocking getrandom(), or an open of /dev/random (both
+  never return on a kernel whose RNG is not ready);
 * ``other``: any other failure, or a time-out without a held call;
 * ``not importable``: it fails without the simulator too (the baseline), so
   it says nothing about PEP 522.  As in the stdlib sweep, the baseline runs
@@ -59,7 +59,8 @@ API_NAMES = {
     ("random", "randbytes"): "random.SystemRandom.randbytes",
 }
 # Calls a caller's source line can make straight into the kernel.
-DIRECT_CALLS = [("urandom", "os.urandom"), ("getrandom", "os.getrandom")]
+DIRECT_CALLS = [("urandom", "os.urandom"), ("getrandom", "os.getrandom"),
+                ("/dev/random", "open /dev/random")]
 # The culprit category of a stack: the first of these stdlib packages the
 # third-party code called into (secrets, not the random it uses).
 CATEGORIES = {
@@ -218,6 +219,7 @@ def classify(returncode, stderr, stats, target, code=""):
     the simulator's counts (None if it wrote none), *code* what it ran.
     """
     held = (stats or {}).get("answers", {}).get("held", 0)
+    opens = (stats or {}).get("calls", {}).get("dev_random", 0)
     lines = stderr.strip().splitlines()
     if returncode == 0:
         return {"class": OK}
@@ -231,9 +233,10 @@ def classify(returncode, stderr, stats, target, code=""):
         stack = "" if blamed else "; no stack (killed)"
         if not held:
             return {"class": OTHER, **found,
-                    "detail": "timeout, no getrandom() held" + stack}
+                    "detail": "timeout, no call held" + stack}
+        where = "an open of /dev/random" if opens else "getrandom()"
         return {"class": WAITS, **found,
-                "detail": f"blocked in getrandom(), {held} held" + stack}
+                "detail": f"blocked in {where}, {held} held" + stack}
     blocks = parse_traceback(stderr)
     raised = [b for b in blocks if exception_type(b[0]) == "BlockingIOError"]
     last = lines[-1] if lines else f"exit status {returncode}"
@@ -258,7 +261,8 @@ def assess(python, target, code, limit, workdir, wrapper=(), tag=""):
     the run, keeping the stats files of concurrent runs apart.
     """
     stats_file = workdir / f"stats-{tag}.json"
-    argv = [*wrapper, *simrun.SIM, "--never-ready", "--stats",
+    argv = [*wrapper, *simrun.SIM, "--never-ready", "--block-dev-random",
+            "--stats",
             str(stats_file), "--", *command(python, target, code, limit)]
     env = {**os.environ, "HOME": str(workdir)}
     ended = simrun.run_limited(argv, limit + GRACE, cwd=workdir, env=env)
