@@ -51,12 +51,14 @@ def version_of(info):
 
 def first_error(output):
     """The line of uv's output that says why an install failed."""
-    lines = [line.strip(" ×╰─▶") for line in output.splitlines()]
-    reasons = [line for line in lines
-               if line.startswith(("Because", "No solution", "error:"))]
-    for line in reasons or [line for line in lines if line][-1:]:
-        return line
-    return "uv failed without saying why"
+    lines = [line.strip(" ×╰─▶").removeprefix("cause: ")
+             for line in output.splitlines()]
+    for prefix in ("Because", "error:"):
+        for line in lines:
+            if line.startswith(prefix):
+                return line
+    return next((line for line in reversed(lines) if line),
+                "uv failed without saying why")
 
 
 def install(python, target, names, log, find_links=None, sdists=False):

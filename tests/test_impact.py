@@ -259,6 +259,7 @@ PACKAGES = {
 PROBES = {"uuid4": {"requires": [], "code": "import uuid; uuid.uuid4()"},
           "quiet": {"requires": ["pep522-probe-quiet"],
                     "code": "import pep522_probe_quiet"}}
+MISSING = "pep522-probe-missing"
 LIMIT = 3
 
 
@@ -302,7 +303,7 @@ def measured(tmp_path_factory):
     wheels.mkdir()
     for name, code in PACKAGES.items():
         make_wheel(wheels, name, code)
-    report = impact.measure(builds, list(PACKAGES), tmp / "out", LIMIT,
+    report = impact.measure(builds, [*PACKAGES, MISSING], tmp / "out", LIMIT,
                             find_links=wheels, command="test", probes=PROBES)
     return report, pythons, tmp / "out"
 
@@ -340,6 +341,14 @@ def test_class_and_culprit(measured, build, module):
                   if module in (r.get("module"), r.get("probe")))
     assert (result["class"], result.get("api"),
             result.get("caller")) == EXPECTED[build, module], result
+
+
+def test_a_package_that_cannot_be_installed_is_skipped_with_the_reason(
+        measured):
+    report, _, _ = measured
+    assert report["skipped"][MISSING].startswith(
+        f"Because {MISSING} was not found"), report["skipped"]
+    assert {r["distribution"] for r in report["rows"]} == set(PACKAGES)
 
 
 def test_report_files_are_written(measured):
