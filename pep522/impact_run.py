@@ -262,8 +262,8 @@ def assess(python, target, code, limit, workdir, wrapper=(), tag=""):
     """
     stats_file = workdir / f"stats-{tag}.json"
     argv = [*wrapper, *simrun.SIM, "--never-ready", "--block-dev-random",
-            "--stats",
-            str(stats_file), "--", *command(python, target, code, limit)]
+            "--stats", str(stats_file), "--",
+            *command(python, target, code, limit)]
     env = {**os.environ, "HOME": str(workdir)}
     ended = simrun.run_limited(argv, limit + GRACE, cwd=workdir, env=env)
     try:
