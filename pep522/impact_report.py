@@ -35,8 +35,9 @@ ADVICE = {
         "Waits in both builds, as PEP 522 intends: nothing to do if the "
         f"service may wait; else {WAIT_FIRST}.",
     "multiprocessing authkey":
-        "Stock only: the series makes the authkey on first use (patch "
-        "0004). Nothing needed with the series.",
+        "Stock only: while the RNG is not ready, the series makes the "
+        "main process's authkey on first use (patch 0004). Nothing needed "
+        "with the series.",
 }
 for _same in ("uuid.uuid4", "random.SystemRandom", "os.getrandom"):
     ADVICE[_same] = ADVICE["os.urandom"]

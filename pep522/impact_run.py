@@ -13,9 +13,10 @@ is one of:
   simulator: a blocking getrandom(), or an open of /dev/random (both
   never return on a kernel whose RNG is not ready);
 * ``other``: any other failure, or a time-out without a held call;
-* ``not importable``: it fails without the simulator too (the baseline), so
-  it says nothing about PEP 522.  As in the stdlib sweep, the baseline runs
-  only when the simulated import is not ``ok``.
+* ``not importable``: it fails without the simulator too (the baseline,
+  with a longer limit), so it says nothing about PEP 522.  As in the
+  stdlib sweep, the baseline runs only when the simulated import is not
+  ``ok``.
 
 The culprit of a ``raises`` or ``waits`` is read from the traceback or the
 faulthandler dump: the innermost frame in the installed packages (the
@@ -35,6 +36,10 @@ from pep522 import simrun
 
 # Seconds between the faulthandler dump and killing the process group.
 GRACE = 5
+# The baseline is only a check that the module imports at all: it gets
+# this many times the limit, so that a slow import (litellm retries a
+# download for 6 s when there is no network) is not taken for a broken one.
+BASELINE_FACTOR = 3
 
 # Arms faulthandler before anything else runs, so even a .pth file that
 # blocks is dumped at the limit.
@@ -273,15 +278,16 @@ def assess(python, target, code, limit, workdir, wrapper=(), tag=""):
         stats = None
     result = classify(ended.returncode, ended.stderr, stats, target, code)
     if result["class"] != OK:
+        longer = limit * BASELINE_FACTOR
         plain = simrun.run_limited(
-            [*wrapper, *command(python, target, code, limit)],
-            limit + GRACE, cwd=workdir, env=env)
+            [*wrapper, *command(python, target, code, longer)],
+            longer + GRACE, cwd=workdir, env=env)
         if plain.returncode != 0:
             lines = plain.stderr.strip().splitlines()
             slow = plain.timed_out or any(line.startswith("Timeout (")
                                           for line in lines)
             result = {"class": NOT_IMPORTABLE, "detail": (
-                f"over {limit:g} s without the simulator too" if slow
+                f"over {longer:g} s without the simulator" if slow
                 else lines[-1] if lines
                 else f"exit status {plain.returncode}")}
     return result
