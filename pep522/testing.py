@@ -44,13 +44,16 @@ def ignored_tests(path=IGNORE_FILE):
     return patterns
 
 
-def regrtest(target, tests, log, extra=()):
-    """Run CPython's regrtest on *target*; return its exit status."""
+def regrtest(target, tests, log, extra=(), env=None):
+    """Run CPython's regrtest on *target*; return its exit status.
+
+    *env*: variables to add to the environment (a sanitizer's options).
+    """
     ignores = [arg for p in ignored_tests() for arg in ("--ignore", p)]
     command = [target.python, "-m", "test", *extra, *ignores, *tests]
     with steps.Step(f"regrtest: {target.name} {' '.join(tests) or 'all'}",
                     log) as step:
-        status = step.run(command, check=False)
+        status = step.run(command, check=False, env=env)
         summary = [line for line in steps.tail(log, 12).splitlines()
                    if line.startswith(("Result:", "Total", "Tests result"))]
         for line in summary:
