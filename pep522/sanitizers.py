@@ -2,10 +2,12 @@
 
 The variant checks run ASan/UBSan and TSan builds with log_path set, so
 each process writes its reports to its own file.  This module splits those
-files into reports, says which touch the code the series changes (a stack
-frame in a function its C hunks change) and which are in untouched
-upstream code, and compares a patched build's reports with stock's by
-signature (the kind and the innermost frames).
+files into reports, says which are in the code the series changes (the
+innermost frame of one of its stacks, the sanitizer's own frames left out,
+is a function the series' C hunks change) and which are in untouched
+upstream code, and gives each a signature (the kind and the innermost
+frames of the first two stacks: the two accesses of a race, or the access
+and the free of a use-after-free) to compare with stock's reports.
 """
 
 import dataclasses
@@ -20,13 +22,18 @@ STARTS = [
 ]
 # The values in a UBSan message ("2147483647 + 1") vary from run to run.
 VALUE = re.compile(r"-?\b(?:0x[0-9a-f]+|\d+)\b")
+# TSan names the global a race is on: "Location is global 'flag.1' of ...".
+LOCATION = re.compile(r"^\s+Location is global '([^'.]+)")
 # "SUMMARY: ThreadSanitizer: ..." ends a report.
 END = re.compile(r"^SUMMARY: \w+Sanitizer")
 # "    #0 0x4a2b3c in func file.c:12:3" (ASan/UBSan) or
 # "    #0 func file.c:12 (python+0x1234)" (TSan).
 FRAME = re.compile(r"^\s+#(\d+)\s+(?:0x[0-9a-f]+\s+in\s+)?(\S+)\s+(\S*)")
-# How many innermost frames of each stack make a report's signature.
+# Frames of the sanitizer's runtime (its interceptors of libc functions).
+RUNTIME = "/libsanitizer/"
+# How many innermost frames of how many stacks make a report's signature.
 SIGNATURE_FRAMES = 2
+SIGNATURE_STACKS = 2
 # C files whose changed functions count as the series' code.
 C_FILES = ("*.c", "*.h")
 
@@ -37,21 +44,24 @@ class Report:
     kind: str
     stacks: list            # [[(function, location), ...], ...]
     text: str
+    variable: str = ""      # the global a race is on
 
     @property
-    def functions(self):
-        return {function for stack in self.stacks for function, _ in stack}
+    def innermost(self):
+        """The function each stack is in."""
+        return {stack[0][0] for stack in self.stacks if stack}
 
     @property
     def signature(self):
-        """The kind and the innermost frames of each stack."""
-        tops = tuple(function for stack in self.stacks
+        """The kind and the innermost frames of the first stacks."""
+        tops = tuple(function for stack in self.stacks[:SIGNATURE_STACKS]
                      for function, _ in stack[:SIGNATURE_FRAMES])
-        return (self.sanitizer, self.kind, tops)
+        return (self.sanitizer, self.kind, tops, self.variable)
 
     def title(self):
-        sanitizer, kind, tops = self.signature
-        return f"{sanitizer} {kind} in {' / '.join(tops) or '?'}"
+        sanitizer, kind, tops, variable = self.signature
+        on = f" on {variable}" if variable else ""
+        return f"{sanitizer} {kind}{on} in {' / '.join(tops) or '?'}"
 
 
 def parse(text):
@@ -71,11 +81,15 @@ def parse(text):
         if current is None:
             continue
         current.text += line + "\n"
+        location = LOCATION.match(line)
+        if location:
+            current.variable = location.group(1)
         frame = FRAME.match(line)
         if frame:
             if frame.group(1) == "0" or not current.stacks:
                 current.stacks.append([])
-            current.stacks[-1].append((frame.group(2), frame.group(3)))
+            if RUNTIME not in frame.group(3):
+                current.stacks[-1].append((frame.group(2), frame.group(3)))
         if END.match(line):
             current = None
     return reports
@@ -105,9 +119,9 @@ def changed_functions(src, base="upstream"):
 
 
 def classify(reports, ours):
-    """(reports touching the functions *ours*, the others)."""
-    touching = [r for r in reports if r.functions & ours]
-    return touching, [r for r in reports if not r.functions & ours]
+    """(reports in the functions *ours*, the others)."""
+    touching = [r for r in reports if r.innermost & ours]
+    return touching, [r for r in reports if not r.innermost & ours]
 
 
 def unique(reports):

@@ -115,12 +115,18 @@ WARNING: ThreadSanitizer: data race (pid=25283)
 
   Location is global 'getrandom_works.0' of size 4 at 0x55876b25005c
 
+  Thread T2 (tid=25287, running) created by main thread at:
+    #0 pthread_create ../../src/libsanitizer/tsan/tsan_interceptors.cpp:1001
+    #1 do_start_joinable_thread Python/thread_pthread.h:290 (python+0x1245)
+
 SUMMARY: ThreadSanitizer: data race Python/bootstrap_hash.c:191 in py_getrandom
 ==================
 ==================
 WARNING: ThreadSanitizer: data race (pid=25283)
   Read of size 8 at 0x7b0400000010 by thread T3:
-    #0 dict_get Objects/dictobject.c:10 (python+0x2000)
+    #0 fstat64 ../../src/libsanitizer/tsan/tsan_interceptors.cpp:1563
+    #1 dict_get Objects/dictobject.c:10 (python+0x2000)
+    #2 pyurandom Python/bootstrap_hash.c:600 (python+0x11f0)
 
   Previous write of size 8 at 0x7b0400000010 by main thread:
     #0 dict_set Objects/dictobject.c:20 (python+0x2100)
@@ -153,25 +159,30 @@ def test_parse_tsan_reports():
     assert reports[0].stacks == [
         [("py_getrandom", "Python/bootstrap_hash.c:191"),
          ("pyurandom", "Python/bootstrap_hash.c:600")],
-        [("py_getrandom", "Python/bootstrap_hash.c:141")]]
-    assert reports[0].title() == (
-        "TSan data race in py_getrandom / pyurandom / py_getrandom")
+        [("py_getrandom", "Python/bootstrap_hash.c:141")],
+        [("do_start_joinable_thread", "Python/thread_pthread.h:290")]]
+    assert reports[0].title() == ("TSan data race on getrandom_works in "
+                                  "py_getrandom / pyurandom / py_getrandom")
+    # The sanitizer's interceptor is not where the race is.
+    assert reports[1].innermost == {"dict_get", "dict_set"}
 
 
 def test_parse_asan_and_ubsan_reports():
     asan, = sanitizers.parse(ASAN_LOG)
     assert (asan.sanitizer, asan.kind) == ("ASan", "heap-use-after-free")
-    assert asan.functions == {"os_urandom_impl", "cfunction_vectorcall"}
+    assert asan.innermost == {"os_urandom_impl"}
     ubsan, = sanitizers.parse(UBSAN_LOG)
     assert ubsan.kind == ("Objects/longobject.c:120: signed integer "
                           "overflow: N + N cannot be represented in type "
                           "'int'")
-    assert ubsan.functions == {"long_add", "main"}
+    assert ubsan.innermost == {"long_add"}
 
 
-def test_classify_by_the_series_functions():
+def test_classify_by_the_innermost_frames():
+    # dict_get is called from pyurandom, but the race is in dict_get.
     reports = sanitizers.parse(TSAN_LOG + ASAN_LOG)
-    ours, upstream = sanitizers.classify(reports, {"py_getrandom"})
+    ours, upstream = sanitizers.classify(reports,
+                                         {"py_getrandom", "pyurandom"})
     assert [r.stacks[0][0][0] for r in ours] == ["py_getrandom"]
     assert [r.stacks[0][0][0] for r in upstream] == ["dict_get",
                                                      "os_urandom_impl"]
