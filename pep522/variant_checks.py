@@ -247,7 +247,10 @@ def regrtest(ctx, spec):
     log = ctx.target.logs / f"regrtest-{spec.name}.log"
     match = [arg for pattern in spec.match for arg in ("-m", pattern)]
     timeout = round(ctx.limit(REGRTEST_TIMEOUT))
-    extra = ["-j2", f"--timeout={timeout}", *ctx.variant.regrtest, *match]
+    # --rerun: a test that fails once is run again (as upstream's CI
+    # does); the result then says "FAILURE then SUCCESS".
+    extra = ["-j2", "--rerun", f"--timeout={timeout}", *ctx.variant.regrtest,
+             *match]
     try:
         testing.regrtest(ctx.target, list(spec.tests), log, extra=extra,
                          env=ctx.env)
@@ -256,7 +259,7 @@ def regrtest(ctx, spec):
         ok = False
     lines = [line.strip() for line in steps.tail(log, 40).splitlines()
              if line.startswith(("Result:", "Total tests:", "Total test "))
-             or "leaked" in line]
+             or "leaked" in line or " failed" in line]
     return ok, "; ".join(lines) or f"see {steps.display(log)}"
 
 
