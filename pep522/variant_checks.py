@@ -328,19 +328,27 @@ def results_path(target):
     return target.dir / "variant-checks.json"
 
 
-def test_variant(release, variant, regrtests, tarball=None, stock=True):
-    """Build and check *variant*, patched then stock; return the results
-    {"patched": {...}, "stock": {...}}, also saved beside each build."""
+BUILDS = ("patched", "stock")
+
+
+def test_variant(release, variant, regrtests, tarball=None, builds=BUILDS):
+    """Build and check *variant*, patched then stock (or only those of
+    *builds*); return the results {"patched": {...}, "stock": {...}}, also
+    saved beside each build."""
     out = {}
+    # The patched tree knows which functions the series changes.
+    patched = config.Target(release, variant=variant.name)
     ours = None
-    for is_stock in (False, True) if stock else (False,):
-        target = config.Target(release, stock=is_stock, variant=variant.name)
+    for kind in builds:
+        target = config.Target(release, stock=kind == "stock",
+                               variant=variant.name)
         fresh = not target.python.exists()
         started = time.monotonic()
         build.built(target, tarball)
         built_in = time.monotonic() - started
-        if ours is None:  # the patched tree knows what the series changes
-            ours = sanitizers.changed_functions(target.src)
+        if ours is None:
+            ours = sanitizers.changed_functions(
+                build.prepare(patched, tarball).src)
         results = check_target(target, variant, regrtests, ours)
         saved = {"date": time.strftime("%Y-%m-%d"),
                  "build_seconds": round(built_in) if fresh else None,
@@ -350,7 +358,7 @@ def test_variant(release, variant, regrtests, tarball=None, stock=True):
         if saved["build_seconds"] is None and previous:
             saved["build_seconds"] = previous.get("build_seconds")
         results_path(target).write_text(json.dumps(saved, indent=1))
-        out["stock" if is_stock else "patched"] = saved
+        out[kind] = saved
     return out
 
 
@@ -438,9 +446,10 @@ def cmd_test_variants(args):
         variants.get(name)  # an unknown name is an error before any build
     failed = []
     for name in names:
+        builds = [args.only] if args.only else BUILDS
         results = test_variant(release, all_variants[name], regrtests,
-                               args.tarball, stock=not args.patched_only)
-        patched = results["patched"]["checks"]
+                               args.tarball, builds)
+        patched = results.get("patched", {"checks": {}})["checks"]
         failed += [f"{name} {check}" for check, r in patched.items()
                    if not r["ok"] or r["ours"]]
     report = report_path(release)
@@ -459,6 +468,7 @@ def add_parser(sub):
     options.add_release(p)
     p.add_argument("variants", nargs="*", help="the variants (default: "
                    "all of variants.toml)")
-    p.add_argument("--patched-only", action="store_true",
-                   help="build and check only the patched builds")
+    p.add_argument("--only", choices=BUILDS,
+                   help="build and check only the patched or the stock "
+                   "builds (the table shows the last results of both)")
     p.set_defaults(func=cmd_test_variants)
