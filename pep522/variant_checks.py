@@ -17,6 +17,7 @@ comparison, and fails the checks of behaviour it does not have (PEP 522).
 import dataclasses
 import json
 import shutil
+import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -291,7 +292,9 @@ def run_check(target, variant, name, regrtests, ours, tmp):
             ok, detail = regrtest(ctx, regrtests[name])
         else:
             ok, detail = CHECKS[name](ctx)
-    except Exception as e:  # a run that hung or printed nonsense
+    except subprocess.TimeoutExpired as e:
+        ok, detail = False, f"hung: no result in {e.timeout:g} s"
+    except Exception as e:  # a run that printed nonsense
         ok, detail = False, f"{type(e).__name__}: {e}"
     seconds = time.monotonic() - started
     touching, others = sanitizers.classify(sanitizers.read_logs(logs), ours)

@@ -285,6 +285,18 @@ def test_failing_check_is_a_failed_result(fake, monkeypatch):
     assert (result.ok, result.detail) == (False, "ValueError: no JSON")
 
 
+def test_hung_check_is_a_failed_result(fake, monkeypatch):
+    def hung(ctx):
+        subprocess.run(["sleep", "5"], timeout=0.1)
+    monkeypatch.setitem(variant_checks.CHECKS, "hung", hung)
+    variant = dataclasses.replace(ALL["debug"], checks=("hung",))
+    result = variant_checks.run_check(
+        config.Target(fake.release, variant="debug"), variant, "hung", {},
+        set(), fake.tmp_path)
+    assert (result.ok, result.detail) == (False,
+                                          "hung: no result in 0.1 s")
+
+
 # --- The results table ------------------------------------------------------
 
 
