@@ -293,7 +293,7 @@ def run_check(target, variant, name, regrtests, ours, tmp):
         else:
             ok, detail = CHECKS[name](ctx)
     except subprocess.TimeoutExpired as e:
-        ok, detail = False, f"hung: no result in {e.timeout:g} s"
+        ok, detail = False, f"hung: no result in {e.timeout:.3g} s"
     except Exception as e:  # a run that printed nonsense
         ok, detail = False, f"{type(e).__name__}: {e}"
     seconds = time.monotonic() - started
