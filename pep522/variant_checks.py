@@ -244,7 +244,13 @@ def stderr_tail(run):
 
 
 def regrtest(ctx, spec):
-    """CPython's tests *spec* (variants.toml), with the variant's options."""
+    """CPython's tests *spec* (variants.toml), with the variant's options.
+
+    (True, detail) if they pass, (False, detail) if not, (None, detail) if
+    regrtest ran no test at all (upstream skips some modules in some
+    builds, e.g. multiprocessing under ASan); the detail gives regrtest's
+    totals and its reasons for skipping.
+    """
     log = ctx.target.logs / f"regrtest-{spec.name}.log"
     match = [arg for pattern in spec.match for arg in ("-m", pattern)]
     timeout = round(ctx.limit(REGRTEST_TIMEOUT))
@@ -258,10 +264,18 @@ def regrtest(ctx, spec):
         ok = True
     except Error:
         ok = False
-    lines = [line.strip() for line in steps.tail(log, 40).splitlines()
-             if line.startswith(("Result:", "Total tests:", "Total test "))
-             or "leaked" in line or " failed" in line]
-    return ok, "; ".join(lines) or f"see {steps.display(log)}"
+    text = log.read_text(errors="replace").splitlines()
+    totals = [line.strip() for line in text[-40:]
+              if line.startswith(("Result:", "Total tests:", "Total test "))
+              or "leaked" in line]
+    if ok and any(line.startswith("Total tests: run=0") for line in totals):
+        ok = None
+    skips = sorted({line.split(" skipped -- ", 1)[1].strip()
+                    for line in text if " skipped -- " in line})
+    detail = "; ".join(totals) or f"see {steps.display(log)}"
+    if skips:
+        detail += "; skipped: " + "; ".join(skips)
+    return ok, detail
 
 
 # --- Running the checks -----------------------------------------------------
@@ -269,7 +283,7 @@ def regrtest(ctx, spec):
 
 @dataclasses.dataclass
 class Result:
-    ok: bool
+    ok: bool | None   # None: not run (regrtest skipped every test)
     detail: str
     seconds: float
     ours: list        # report titles touching the series' functions
@@ -322,7 +336,7 @@ def check_target(target, variant, regrtests, ours):
             reports = (f", sanitizer reports: {len(result.ours)} in the "
                        f"series' code, {len(result.upstream)} elsewhere"
                        if variant.sanitizer_logs else "")
-            steps.say(f"  {'ok' if result.ok else 'FAILED'} in "
+            steps.say(f"  {outcome(result.ok)} in "
                       f"{result.seconds:.0f}s: {result.detail}{reports}")
     return results
 
@@ -375,10 +389,14 @@ def load_results(target):
 # --- The side-by-side table -------------------------------------------------
 
 
+def outcome(ok):
+    return {True: "ok", False: "FAILED", None: "skipped"}[ok]
+
+
 def cell(check):
     if check is None:
         return "not run"
-    text = "ok" if check["ok"] else "FAILED"
+    text = outcome(check["ok"])
     text += f" ({check['seconds']:.0f} s)"
     if check["ours"] or check["upstream"]:
         text += (f"; reports: {len(check['ours'])} ours, "
@@ -454,7 +472,7 @@ def cmd_test_variants(args):
                                args.tarball, builds)
         patched = results.get("patched", {"checks": {}})["checks"]
         failed += [f"{name} {check}" for check, r in patched.items()
-                   if not r["ok"] or r["ours"]]
+                   if r["ok"] is False or r["ours"]]
     report = report_path(release)
     report.write_text(table(release, names))
     steps.say(f"results: {steps.display(report)}")

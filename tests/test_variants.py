@@ -333,3 +333,28 @@ def test_simulator_check_passes_on_the_patched_build(patched, tmp_path,
     ctx = variant_checks.Context(patched, variant, tmp_path, {})
     ok, detail = variant_checks.CHECKS[check](ctx)
     assert ok, detail
+
+
+REGRTEST_ALL_SKIPPED = """\
+test_multiprocessing_spawn.test_misc skipped -- libasan has a dead lock
+== Tests result: SUCCESS ==
+Total tests: run=0 (filtered)
+Total test files: run=12/12 (filtered) skipped=12
+Result: SUCCESS
+"""
+
+
+def test_regrtest_that_ran_nothing_is_skipped_with_the_reason(
+        fake, monkeypatch):
+    def fake_regrtest(target, tests, log, extra=(), env=None):
+        assert ["-R", "3:3"] == list(extra[3:5])
+        log.parent.mkdir(parents=True, exist_ok=True)
+        log.write_text(REGRTEST_ALL_SKIPPED)
+        return 0
+    monkeypatch.setattr(variant_checks.testing, "regrtest", fake_regrtest)
+    target = config.Target(fake.release, variant="debug")
+    ctx = variant_checks.Context(target, ALL["debug"], fake.tmp_path, {})
+    ok, detail = variant_checks.regrtest(ctx, REGRTESTS["authkey"])
+    assert ok is None
+    assert detail.endswith("Result: SUCCESS; skipped: libasan has a "
+                           "dead lock")
