@@ -474,7 +474,7 @@ def cmd_test_variants(args):
         failed += [f"{name} {check}" for check, r in patched.items()
                    if r["ok"] is False or r["ours"]]
     report = report_path(release)
-    report.write_text(table(release, names))
+    report.write_text(table(release, list(all_variants)))
     steps.say(f"results: {steps.display(report)}")
     steps.say(report.read_text())
     if failed:
