@@ -416,9 +416,11 @@ def table(release, names):
         saved = {kind: load_results(config.Target(
                      release, stock=kind == "stock", variant=name))
                  for kind in ("patched", "stock")}
-        lines.append(f"| {name} | build time | "
-                     + " | ".join(format_seconds((s or {}).get(
-                         "build_seconds")) for s in saved.values()) + " |")
+        lines.append(f"| {name} | date; build time | "
+                     + " | ".join(f"{s['date']}; "
+                                  f"{format_seconds(s['build_seconds'])}"
+                                  if s else "-" for s in saved.values())
+                     + " |")
         for check in variant.checks:
             got = {kind: (s or {}).get("checks", {}).get(check)
                    for kind, s in saved.items()}

@@ -313,7 +313,8 @@ def test_table_puts_patched_and_stock_side_by_side(fake):
                 "date": "2026-11-29", "build_seconds": 600 + stock,
                 "checks": dict.fromkeys(checks, result)}))
     text = variant_checks.table(fake.release, ["tsan"])
-    assert "| tsan | build time | 10m00s | 10m01s |" in text
+    assert ("| tsan | date; build time | 2026-11-29; 10m00s | "
+            "2026-11-29; 10m01s |") in text
     assert (f"| tsan | {checks[0]} | ok (12 s); reports: 1 ours, 1 upstream"
             " | FAILED (12 s); reports: 0 ours, 1 upstream |") in text
     assert (f"| tsan | {checks[0]} | ours | `TSan data race in py_getrandom`"
