@@ -10,8 +10,8 @@ import argparse
 import sys
 
 from pep522 import (bench, boot, build, config, debian, dist, docs, export,
-                    options, rngsim, source, steps, testing, variant_checks,
-                    variants)
+                    impact, options, rngsim, source, steps, testing,
+                    variant_checks, variants)
 from pep522.errors import Error
 
 
@@ -126,7 +126,8 @@ def main(argv=None):
         p.set_defaults(func=func)
     sub.choices["test"].add_argument("pytest_args", nargs="*",
                                      help="extra arguments for pytest")
-    for module in (rngsim, boot, bench, debian, docs, dist, variant_checks):
+    for module in (rngsim, boot, bench, debian, docs, dist, impact,
+                   variant_checks):
         module.add_parser(sub)
     args = parser.parse_args(argv)
     try:

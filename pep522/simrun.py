@@ -1,11 +1,13 @@
-"""Running an interpreter under the RNG simulator, and reading the result.
+"""Running a child under the RNG simulator, and reading the result.
 
-The end-to-end suite (tests/test_e2e.py) and the variant checks
-(pep522/variant_checks.py) both start an interpreter under
-``python3 -m pep522 rngsim`` and look at it from the outside: exit status,
-output, timing and the simulator's counts of getrandom() calls.  The
-mechanisms they share live here: a plain run, a run interrupted by SIGINT
-while it waits, and threads that draw at the same time.
+The end-to-end suite (tests/test_e2e.py), the variant checks
+(pep522/variant_checks.py), the stdlib import sweep and the impact
+assessment (pep522/impact.py) all start a child under rngsim and look at
+it from the outside: exit status, output, timing and the simulator's
+counts of getrandom() calls.  The mechanisms they share live here: the
+cheap way of starting the simulator, a run with a time limit that kills
+the whole process group, a plain run, a run interrupted by SIGINT while
+it waits, and threads that draw at the same time.
 """
 
 import dataclasses
@@ -18,9 +20,54 @@ import sys
 import textwrap
 import time
 
-from pep522 import config
+from pep522.config import ROOT
 
-SIM = [sys.executable, "-m", "pep522", "rngsim"]
+# Rather than through `python3 -m pep522`, which imports the whole CLI
+# (most of the supervisor's 0.13 s of CPU), the simulator starts through
+# rngsim's own parser and run(), and without the site module.
+SIM = [sys.executable, "-S", "-c", """if True:
+    import argparse, sys
+    sys.path.insert(0, sys.argv.pop(1))
+    from pep522 import rngsim
+    parser = argparse.ArgumentParser(prog="pep522")
+    rngsim.add_parser(parser.add_subparsers())
+    args = parser.parse_args(sys.argv[1:])
+    sys.exit(args.func(args))
+""", str(ROOT), "rngsim"]
+
+
+@dataclasses.dataclass
+class Limited:
+    """How a child run with a time limit ended."""
+
+    returncode: int | None   # None: killed at the time limit
+    stderr: str
+
+    @property
+    def timed_out(self):
+        return self.returncode is None
+
+
+def run_limited(argv, timeout, cwd=ROOT, env=None):
+    """Run argv in its own process group, stdout discarded.
+
+    At the time limit the whole group (a supervisor and its child, or
+    anything the child started) is killed.  Output that is not UTF-8 is
+    kept, with replacement characters.
+    """
+    proc = subprocess.Popen(argv, cwd=cwd, env=env,
+                            stdin=subprocess.DEVNULL,
+                            stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        _, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        _, err = proc.communicate()
+        return Limited(None, err.decode(errors="replace"))
+    return Limited(proc.returncode, err.decode(errors="replace"))
+
+
 # How long a run may take before it counts as hung (release build).
 TIMEOUT = 15
 # The interpreter under test ignores the environment and the user site
@@ -69,7 +116,7 @@ def run_sim(python, options, code, tmp_dir, *, flags=ISOLATED, wrapper=(),
     argv = sim_argv(python, options, code, stats=stats, flags=flags,
                     wrapper=wrapper)
     started = time.monotonic()
-    proc = subprocess.run(argv, cwd=config.ROOT, capture_output=True,
+    proc = subprocess.run(argv, cwd=ROOT, capture_output=True,
                           text=True, timeout=timeout,
                           env={**os.environ, **(env or {})})
     return Run(proc.returncode, proc.stdout, proc.stderr,
@@ -78,7 +125,7 @@ def run_sim(python, options, code, tmp_dir, *, flags=ISOLATED, wrapper=(),
 
 def start_sim(python, options, code, stats, env=None):
     return subprocess.Popen(sim_argv(python, options, code, stats=stats),
-                            cwd=config.ROOT, stdout=subprocess.PIPE,
+                            cwd=ROOT, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True,
                             env={**os.environ, **(env or {})})
 
