@@ -5,17 +5,19 @@
 #   CONFIGURE_ARGS="..."    extra options for CPython's configure
 #   PREFIX=/opt/python      installation prefix for `make install`
 #   STOCK=1                 the release without our series (build/<v>-stock)
+#   VARIANT=debug           a build variant of variants.toml (build/<v>-<variant>)
 
 PYTHON3 ?= python3
 TOOL = $(PYTHON3) -m pep522
 RELEASE = $(if $(VERSION),--version=$(VERSION)) \
 	$(if $(TARBALL),--tarball=$(TARBALL))
-TARGET = $(RELEASE) $(if $(STOCK),--stock)
+TARGET = $(RELEASE) $(if $(STOCK),--stock) \
+	$(if $(VARIANT),--variant=$(VARIANT))
 BUILD_OPTS = $(TARGET) --configure-args="$(CONFIGURE_ARGS)" \
 	$(if $(PREFIX),--prefix=$(PREFIX))
 
 .PHONY: all build obtain tree checkout export install test test-full \
-	boot-test bench impact debian docs dist
+	boot-test bench impact debian docs dist test-variants
 
 all: build
 
@@ -33,6 +35,11 @@ test-full:
 
 obtain tree checkout export:
 	@$(TOOL) $@ $(TARGET)
+
+# Every variant of variants.toml (or VARIANT=name), patched and stock:
+# build, then its checks (see docs/variants.md; not part of `test`).
+test-variants:
+	@$(TOOL) test-variants $(RELEASE) $(VARIANT)
 
 # The early-boot check in QEMU (see README); BOOT_ARGS="--quick" for a
 # shorter run.

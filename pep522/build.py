@@ -6,7 +6,7 @@ import shlex
 import shutil
 import subprocess
 
-from pep522 import config, source, steps, tree
+from pep522 import config, source, steps, tree, variants
 from pep522.errors import Error
 
 DEFAULT_PREFIX = "/usr/local"
@@ -77,11 +77,14 @@ def configured(target):
 def build(target, configure_args="", prefix=None):
     """Configure (when the options changed) and make; return the python."""
     ensure_build_deps(target.logs / "deps.log")
+    variants.check_compiler(target)
+    env = {**CONFIGURE_ENV, **variants.environment(target)}
     previous = configured(target)
     if prefix is None:
         prefix = (previous["args"][0].split("=", 1)[1] if previous
                   else DEFAULT_PREFIX)
-    args = [f"--prefix={prefix}", *shlex.split(configure_args)]
+    args = [f"--prefix={prefix}", *variants.configure_args(target),
+            *shlex.split(configure_args)]
     wanted = {"args": args, "env": CONFIGURE_ENV}
     target.obj.mkdir(parents=True, exist_ok=True)
     if wanted != previous or not (target.obj / "Makefile").exists():
@@ -89,14 +92,15 @@ def build(target, configure_args="", prefix=None):
         with steps.Step(f"configure: {target.name} {shlex.join(args)}",
                         target.logs / "configure.log") as step:
             step.run([target.src / "configure", *args], cwd=target.obj,
-                     env=CONFIGURE_ENV)
+                     env=env)
         configure_stamp(target).write_text(json.dumps(wanted))
     jobs = os.cpu_count() or 1
     with steps.Step(f"make: compiling {target.name} with make -j{jobs}",
                     target.logs / "make.log") as step:
-        step.run(["make", f"-j{jobs}"], cwd=target.obj)
+        step.run(["make", f"-j{jobs}"], cwd=target.obj, env=env)
         report_missing_modules(step)
-        step.run([target.python, "-c", "import sys; print(sys.version)"])
+        step.run([target.python, "-c", "import sys; print(sys.version)"],
+                 env=env)
     return target.python
 
 
@@ -131,7 +135,7 @@ def link_default(target):
     this points at it; for any other build, its own obj/python.
     """
     default, _ = config.load_pins()
-    if target.stock or target.release.version != default:
+    if target.stock or target.variant or target.release.version != default:
         return target.python
     link = config.BUILD / "python"
     relative = target.python.relative_to(config.BUILD)

@@ -10,12 +10,15 @@ import argparse
 import sys
 
 from pep522 import (bench, boot, build, config, debian, dist, docs, export,
-                    impact, options, rngsim, source, steps, testing)
+                    impact, options, rngsim, source, steps, testing,
+                    variant_checks, variants)
 from pep522.errors import Error
 
 
 def target_of(args):
-    return config.Target(config.release(args.version), stock=args.stock)
+    variants.get(args.variant)  # an unknown name is an error here
+    return config.Target(config.release(args.version), stock=args.stock,
+                         variant=args.variant)
 
 
 def prepare(args):
@@ -90,6 +93,9 @@ def add_target_options(parser, configure=False):
     parser.add_argument("--stock", action="store_true",
                         help="the release without the series, in "
                         "build/<version>-stock")
+    parser.add_argument("--variant", default="",
+                        help="a build variant of variants.toml, in "
+                        "build/<version>-<variant>")
     if configure:
         parser.add_argument("--configure-args", default="",
                             help="extra options for CPython's configure")
@@ -120,7 +126,8 @@ def main(argv=None):
         p.set_defaults(func=func)
     sub.choices["test"].add_argument("pytest_args", nargs="*",
                                      help="extra arguments for pytest")
-    for module in (rngsim, boot, bench, debian, docs, dist, impact):
+    for module in (rngsim, boot, bench, debian, docs, dist, impact,
+                   variant_checks):
         module.add_parser(sub)
     args = parser.parse_args(argv)
     try:

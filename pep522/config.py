@@ -14,6 +14,7 @@ PINS = ROOT / "upstream.toml"
 
 # A patched tree of release X lives in build/X; the same release built
 # without the series (for side-by-side comparisons) lives in build/X-stock.
+# A build variant V (variants.toml) lives in build/X-V and build/X-V-stock.
 STOCK_SUFFIX = "-stock"
 
 
@@ -41,14 +42,18 @@ class Release:
 
 @dataclasses.dataclass(frozen=True)
 class Target:
-    """One build of a release: patched with its series, or stock."""
+    """One build of a release: patched with its series, or stock; the
+    default build or one of the variants of variants.toml."""
 
     release: Release
     stock: bool = False
+    variant: str = ""
 
     @property
     def name(self):
-        return self.release.version + (STOCK_SUFFIX if self.stock else "")
+        return (self.release.version
+                + (f"-{self.variant}" if self.variant else "")
+                + (STOCK_SUFFIX if self.stock else ""))
 
     @property
     def dir(self):

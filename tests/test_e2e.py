@@ -16,29 +16,25 @@ import ast
 import concurrent.futures
 import dataclasses
 import errno
-import json
 import math
 import os
 import platform
-import select
 import shutil
 import signal
 import subprocess
 import sys
-import textwrap
 import time
 from pathlib import Path
 
 import pytest
 
 from pep522 import config, rngsim, simrun
-from test_rngsim import RELEASE_LATENCY, TIMEOUT, wait_for_line
+from pep522.simrun import (FIXED_HASH, ISOLATED, NOT_ISOLATED, TIMEOUT,
+                           finish, interrupt_wait, read_line, read_stats,
+                           run_sim, start_sim, threads_drawing)
+from test_rngsim import RELEASE_LATENCY, wait_for_line
 
 ROOT = Path(__file__).resolve().parent.parent
-SIM = [sys.executable, "-m", "pep522", "rngsim"]
-# The interpreter under test ignores the environment and the user site
-# directory, and does not put the current directory on sys.path.
-ISOLATED = ("-I",)
 
 # Startup of supervisor plus interpreter under the simulator takes about
 # 0.3 s here; a blocked startup would take forever.
@@ -60,75 +56,6 @@ NO_URANDOM_MESSAGE = "/dev/urandom (or equivalent) not found"
 pytestmark = pytest.mark.skipif(
     sys.platform != "linux" or platform.machine() not in rngsim.ARCHES,
     reason="rngsim needs Linux on x86_64 or aarch64")
-
-
-# --- Running the interpreter under the simulator ---------------------------
-
-
-@dataclasses.dataclass
-class Run:
-    """What one run under the simulator produced."""
-
-    returncode: int
-    stdout: str
-    stderr: str
-    elapsed: float
-    stats: dict | None
-
-    def json(self):
-        """The last line of stdout, parsed as JSON."""
-        return json.loads(self.stdout.splitlines()[-1])
-
-
-def sim_argv(python, options, code, *, stats=None, flags=ISOLATED,
-             wrapper=()):
-    """rngsim OPTIONS [--stats FILE] -- [WRAPPER...] PYTHON FLAGS -c CODE."""
-    stats_opt = ["--stats", str(stats)] if stats else []
-    return [*SIM, *options, *stats_opt, "--", *wrapper, str(python), *flags,
-            "-c", textwrap.dedent(code)]
-
-
-def read_stats(path):
-    try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
-        return None
-
-
-def run_sim(python, options, code, tmp_dir, *, flags=ISOLATED, wrapper=(),
-            env=None, timeout=TIMEOUT):
-    """Run CODE in PYTHON under rngsim with OPTIONS until it exits."""
-    stats = tmp_dir / f"stats-{time.monotonic_ns()}.json"
-    argv = sim_argv(python, options, code, stats=stats, flags=flags,
-                    wrapper=wrapper)
-    started = time.monotonic()
-    proc = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True,
-                          timeout=timeout,
-                          env={**os.environ, **(env or {})})
-    return Run(proc.returncode, proc.stdout, proc.stderr,
-               time.monotonic() - started, read_stats(stats))
-
-
-def start_sim(python, options, code, stats):
-    return subprocess.Popen(sim_argv(python, options, code, stats=stats),
-                            cwd=ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
-
-
-def read_line(proc):
-    """The next line the child prints, or "" if none comes in time."""
-    if select.select([proc.stdout], [], [], TIMEOUT)[0]:
-        return proc.stdout.readline()
-    return ""
-
-
-def finish(proc):
-    """Wait for a started run; kill it if it does not end in time."""
-    try:
-        out, err = proc.communicate(timeout=TIMEOUT)
-    finally:
-        proc.kill()
-    return out, err
 
 
 @pytest.fixture(scope="module")
@@ -425,19 +352,8 @@ def test_one_getrandom_per_call_once_ready(python, tmp, baseline_calls,
 @pytest.fixture(scope="module")
 def threads(python, tmp):
     started = time.monotonic()
-    run = run_sim(python, ["--ready-after", "1"], f"""
-        import json, secrets, threading, time
-        results = []
-        def draw():
-            value = secrets.token_bytes(32)
-            results.append((time.monotonic(), value.hex()))
-        threads = [threading.Thread(target=draw) for _ in range({THREADS})]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        print(json.dumps(results))
-    """, tmp)
+    run = threads_drawing(python, ["--ready-after", "1"],
+                          "secrets.token_bytes(32)", tmp, threads=THREADS)
     assert run.returncode == 0, run.stderr
     # The simulator became ready 1 s after it started, so after this.
     run.ready_not_before = started + 1.0
@@ -449,7 +365,7 @@ def test_threads_all_return(threads):
 
 
 def test_threads_return_distinct_values(threads):
-    assert len({value for _, value in threads.json()}) == THREADS
+    assert len({values[0] for _, values in threads.json()}) == THREADS
 
 
 def test_threads_return_only_after_ready(threads):
@@ -470,23 +386,9 @@ def test_threads_get_no_secure_bytes_before_ready(threads):
 
 @pytest.fixture(scope="module")
 def interrupted(python, tmp):
-    stats = tmp / "interrupted.json"
-    proc = start_sim(python, ["--never-ready"], """
-        import secrets
-        print("calling", flush=True)
-        secrets.wait_for_system_rng()
-    """, stats)
-    try:
-        assert wait_for_line(proc) == "calling"
-        time.sleep(0.3)  # let the child enter getrandom()
-        sent = time.monotonic()
-        proc.send_signal(signal.SIGINT)
-        proc.wait(TIMEOUT)
-        elapsed = time.monotonic() - sent
-        _, err = finish(proc)
-    finally:
-        proc.kill()
-    return Run(proc.returncode, "", err, elapsed, read_stats(stats))
+    run = interrupt_wait(python, "secrets.wait_for_system_rng()", tmp)
+    assert run.stdout == "calling", run.stderr
+    return run
 
 
 def test_sigint_interrupts_wait_within_a_second(interrupted):
@@ -580,9 +482,7 @@ def without_dev_urandom():
 
 # The hash secret needs random bytes at startup unless PYTHONHASHSEED is
 # set (see test_startup_without_any_random_source_*), so these runs set it
-# and so cannot use -I.
-FIXED_HASH = {"PYTHONHASHSEED": "0"}
-NOT_ISOLATED = ("-s", "-P")
+# (FIXED_HASH) and so cannot use -I (NOT_ISOLATED).
 
 
 @pytest.mark.parametrize("option", sorted(REFUSALS))
