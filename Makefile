@@ -2,6 +2,10 @@
 # subcommand.  Options, all optional:
 #   VERSION=3.13.15         another pinned upstream release (upstream.toml)
 #   TARBALL=path            use this release tarball (its SHA-256 is checked)
+#   CPYTHON_GIT=path-or-url a CPython git repository to export releases
+#                           from when no tarball is at hand (the tag must be
+#                           the commit upstream.toml pins; passed on to the
+#                           tool through the environment)
 #   CONFIGURE_ARGS="..."    extra options for CPython's configure
 #   PREFIX=/opt/python      installation prefix for `make install`
 #   STOCK=1                 the release without our series (build/<v>-stock)

@@ -7,6 +7,7 @@ The Makefile is a thin front door to these.
 """
 
 import argparse
+import os
 import sys
 
 from pep522 import (bench, boot, build, config, debian, dist, docs, export,
@@ -26,7 +27,7 @@ def cmd_obtain(args):
     target = target_of(args)
     path = source.obtain(target.release, args.tarball,
                          log=target.logs / "obtain.log")
-    steps.say(f"{path}: SHA-256 {target.release.sha256} verified")
+    steps.say(f"{path}: verified ({source.origin(target.release, path)})")
 
 
 def cmd_tree(args):
@@ -123,6 +124,10 @@ def main(argv=None):
     for module in (rngsim, boot, bench, debian, docs, dist):
         module.add_parser(sub)
     args = parser.parse_args(argv)
+    if getattr(args, "cpython_git", None):
+        # The option and the make variable are one setting, read by
+        # source.obtain wherever a release is obtained.
+        os.environ["CPYTHON_GIT"] = args.cpython_git
     try:
         return args.func(args) or 0
     except Error as e:
