@@ -18,7 +18,7 @@ TARGET = $(RELEASE) $(if $(STOCK),--stock)
 BUILD_OPTS = $(TARGET) --configure-args="$(CONFIGURE_ARGS)" \
 	$(if $(PREFIX),--prefix=$(PREFIX))
 
-.PHONY: all build obtain tree checkout export install test test-full \
+.PHONY: all build obtain tree checkout export port install test test-full \
 	boot-test bench debian docs dist
 
 all: build
@@ -37,6 +37,12 @@ test-full:
 
 obtain tree checkout export:
 	@$(TOOL) $@ $(TARGET)
+
+# The series of FROM (default: the default release) onto VERSION with a
+# three-way merge; CONTINUE=1 after resolving a conflict (docs/releases.md).
+port:
+	@$(TOOL) port $(RELEASE) $(if $(FROM),--from=$(FROM)) \
+		$(if $(CONTINUE),--continue)
 
 # The early-boot check in QEMU (see README); BOOT_ARGS="--quick" for a
 # shorter run.
