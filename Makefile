@@ -39,10 +39,12 @@ obtain tree checkout export:
 	@$(TOOL) $@ $(TARGET)
 
 # The series of FROM (default: the default release) onto VERSION with a
-# three-way merge; CONTINUE=1 after resolving a conflict (docs/releases.md).
+# three-way merge; SINCE=<git revision> to update an earlier port with what
+# changed in the series since; CONTINUE=1 after resolving a conflict
+# (docs/releases.md).
 port:
 	@$(TOOL) port $(RELEASE) $(if $(FROM),--from=$(FROM)) \
-		$(if $(CONTINUE),--continue)
+		$(if $(SINCE),--since=$(SINCE)) $(if $(CONTINUE),--continue)
 
 # The early-boot check in QEMU (see README); BOOT_ARGS="--quick" for a
 # shorter run.

@@ -119,8 +119,9 @@ def export(release, repo, step):
         step.run(["git", "--git-dir", path, "read-tree", release.commit],
                  env=index)
         if absent:
-            step.run(["git", "--git-dir", path, "update-index",
-                      "--force-remove", "--", *absent], env=index)
+            step.run(["git", "--git-dir", path, "--work-tree", tree,
+                      "update-index", "--force-remove", "--", *absent],
+                     env=index)
         step.run(["git", "--git-dir", path, "--work-tree", tree,
                   "checkout-index", "-a", "-f", f"--prefix={tree}/"],
                  env=index)

@@ -35,12 +35,38 @@ from pep522 import config, git, options, series, source, steps, tree
 from pep522.errors import Error
 
 
+# The git operation a port runs, by the directory it keeps its state in.
+OPERATIONS = {"am": "rebase-apply", "rebase": "rebase-merge"}
+
+
 def from_tag(release):
     return f"{tree.UPSTREAM_TAG}-{release.version}"
 
 
 def state_path(src):
     return src / ".git" / "pep522-port.json"
+
+
+def in_progress(src):
+    """The git operation stopped in *src* ("am", "rebase"), or None."""
+    for operation, directory in OPERATIONS.items():
+        if (src / ".git" / directory).exists():
+            return operation
+    return None
+
+
+def check_can_start(target):
+    """Raise Error unless *target*'s tree may be replaced or rebased."""
+    src = target.src
+    if in_progress(src):
+        version = target.release.version
+        raise Error(f"a port is in progress in {steps.display(src)}",
+                    hint=f"finish it (`make port VERSION={version}"
+                         " CONTINUE=1`) and export it, or abandon it with "
+                         f"`git -C {steps.display(src)} "
+                         f"{in_progress(src)} --abort`")
+    if src.exists():
+        tree.check_no_work(target)   # an earlier port must be exported
 
 
 def header(from_release, to_release):
@@ -66,13 +92,7 @@ def port(to_release, from_release, tarball=None):
                                  log=target.logs / "obtain-from.log")
     to_tarball = source.obtain(to_release, tarball,
                                log=target.logs / "obtain.log")
-    if (target.src / ".git" / "rebase-apply").exists():
-        raise Error(f"a port is in progress in {steps.display(target.src)}",
-                    hint=f"finish it (`make port VERSION={to_release.version}"
-                         " CONTINUE=1`) and export it, or abandon it with "
-                         f"`git -C {steps.display(target.src)} am --abort`")
-    if target.src.exists():
-        tree.check_no_work(target)   # an earlier port must be exported
+    check_can_start(target)
     to_dir = to_release.series_dir
     if not (to_dir / "series").exists():
         to_dir.mkdir(parents=True, exist_ok=True)
@@ -94,24 +114,25 @@ def port(to_release, from_release, tarball=None):
             text = (from_release.series_dir / name).read_text()
             (patches / name).write_text(move_paths(text,
                                                    to_release.port_paths))
-        state_path(src).write_text(json.dumps(
-            {"from": from_release.version, "names": names}))
-        proc = am(src, ["-3", "--committer-date-is-author-date",
-                        *[patches / name for name in names]], step)
-        finish(target, proc, step)
+        state_path(src).write_text(json.dumps({"names": names}))
+        proc = run(src, "am", ["-3", "--committer-date-is-author-date",
+                               *[patches / name for name in names]], step)
+        finish(target, "am", proc, step)
 
 
 def resume(to_release):
-    """Go on with a port the maintainer has resolved: `git am --continue`."""
+    """Go on with a port the maintainer has resolved (`--continue`)."""
     target = config.Target(to_release)
     src = target.src
-    if not (src / ".git" / "rebase-apply").exists():
+    operation = in_progress(src)
+    if operation is None:
         raise Error(f"no port is in progress in {steps.display(src)}",
                     hint=f"start one with `make port "
                          f"VERSION={to_release.version}`")
     with steps.Step(f"port: continuing in {steps.display(src)}",
                     target.logs / "port.log") as step:
-        finish(target, am(src, ["--continue"], step), step)
+        proc = run(src, operation, ["--continue"], step)
+        finish(target, operation, proc, step)
 
 
 def add_pristine(src, release, tarball, step):
@@ -165,15 +186,17 @@ def move_paths(text, moves):
     return "\n".join(lines)
 
 
-def am(src, args, step):
-    step.note(f"$ git am {' '.join(map(str, args))}")
-    proc = subprocess.run(["git", "-C", str(src), "am", *map(str, args)],
-                          capture_output=True, text=True, env=git.env())
+def run(src, operation, args, step, extra_env=None):
+    """`git am` or `git rebase` with *args*; never opens an editor."""
+    step.note(f"$ git {operation} {' '.join(map(str, args))}")
+    proc = subprocess.run(["git", "-C", str(src), operation,
+                           *map(str, args)], capture_output=True, text=True,
+                          env=git.env(GIT_EDITOR="true", **(extra_env or {})))
     step.note(proc.stdout + proc.stderr)
     return proc
 
 
-def finish(target, proc, step):
+def finish(target, operation, proc, step):
     """Go on while rerere resolves every conflict; else stop, naming them."""
     src = target.src
     while proc.returncode != 0:
@@ -181,10 +204,10 @@ def finish(target, proc, step):
                            "--diff-filter=U").split("\n")
         unmerged = [name for name in unmerged if name]
         staged = git.git(src, "diff", "--cached", "--name-only").strip()
-        if unmerged or not staged:
-            raise stopped(target, proc, unmerged)
+        if unmerged or not staged or not in_progress(src):
+            raise stopped(target, operation, proc, unmerged)
         step.note("rerere resolved every conflict: continuing")
-        proc = am(src, ["--continue"], step)
+        proc = run(src, operation, ["--continue"], step)
     state_path(src).unlink(missing_ok=True)
     count = git.git(src, "rev-list", "--count",
                     f"{tree.UPSTREAM_TAG}..HEAD").strip()
@@ -194,12 +217,27 @@ def finish(target, proc, step):
               f"VERSION={target.release.version}`")
 
 
-def stopped(target, proc, unmerged):
+def current(src, operation):
+    """What the stopped *operation* was applying, as the state names it."""
+    state = json.loads(state_path(src).read_text())
+    git_dir = src / ".git" / OPERATIONS[operation]
+    if operation == "am":
+        return state["names"][int((git_dir / "next").read_text()) - 1]
+    done = (git_dir / "done").read_text().split("\n")
+    line = [line for line in done if line and not line.startswith("#")][-1]
+    for word in line.split()[1:3]:
+        proc = subprocess.run(["git", "-C", str(src), "rev-parse", "-q",
+                               "--verify", f"{word}^{{commit}}"],
+                              capture_output=True, text=True, env=git.env())
+        if proc.returncode == 0:
+            return state["labels"].get(proc.stdout.strip(), line)
+    return line
+
+
+def stopped(target, operation, proc, unmerged):
     """The Error for a port stopped at a patch that did not apply."""
     src = target.src
-    state = json.loads(state_path(src).read_text())
-    number = int((src / ".git" / "rebase-apply" / "next").read_text())
-    name = state["names"][number - 1]
+    name = current(src, operation) if in_progress(src) else "(unknown)"
     version = target.release.version
     where = steps.display(src)
     if unmerged:
@@ -208,17 +246,22 @@ def stopped(target, proc, unmerged):
         what = "it does not apply:\n" + proc.stderr.strip()
     return Error(f"port to {version} stopped at {name}: {what}",
                  hint=f"finish it in {where} (edit, `git add`, then "
-                      f"`git am --continue` or `make port VERSION={version}"
-                      f" CONTINUE=1`), then `make export VERSION={version}`"
-                      f"; `git -C {where} am --show-current-patch=diff` "
-                      "shows the patch")
+                      f"`git {operation} --continue` or `make port "
+                      f"VERSION={version} CONTINUE=1`), then `make export "
+                      f"VERSION={version}`; `git -C {where} status` shows "
+                      "where it is")
 
 
 def cmd_port(args):
     to_release = config.release(args.version)
+    from_release = config.release(args.source)
     if args.resume:
-        return resume(to_release)
-    port(to_release, config.release(args.source), args.tarball)
+        resume(to_release)
+    elif args.since:
+        from pep522 import port_update   # which builds on this module
+        port_update.update(to_release, from_release, args.since)
+    else:
+        port(to_release, from_release, args.tarball)
 
 
 def add_parser(sub):
@@ -230,6 +273,9 @@ def add_parser(sub):
     parser.add_argument("--from", dest="source", metavar="VERSION",
                         help="the release whose series to port (default: "
                         "the default of upstream.toml)")
+    parser.add_argument("--since", metavar="REV", help="update the earlier "
+                        "port with what changed in the series since this "
+                        "git revision of the project (see port_update.py)")
     parser.add_argument("--continue", dest="resume", action="store_true",
                         help="go on after resolving a conflict")
     parser.set_defaults(func=cmd_port)

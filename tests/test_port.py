@@ -9,7 +9,7 @@ import hashlib
 import pytest
 
 from conftest import FILES, make_tarball
-from pep522 import config, export, git, port, series, source
+from pep522 import config, export, git, port, port_update, series, source
 from pep522.errors import Error
 
 
@@ -132,3 +132,82 @@ def test_continue_without_a_port_is_an_error(ported):
 def test_port_onto_itself_is_refused(ported):
     with pytest.raises(Error, match="onto itself"):
         port.port(ported.release, ported.release)
+
+
+# Bringing an earlier port up to date (SINCE=<rev>).
+
+def commit_patches(fake):
+    """Record the project's patches/ in git, as the project does."""
+    git.git(fake.tmp_path, "init", "-q", "-b", "main")
+    git.git(fake.tmp_path, "add", "patches")
+    git.git(fake.tmp_path, "commit", "-q", "-m", "the series")
+
+
+def hand_port(ported):
+    """9.10.0 ported by hand: the conflict resolved, a change of its own."""
+    release = conflicting(ported)
+    target = config.Target(release)
+    with pytest.raises(Error):
+        port.port(release, ported.release)
+    resolved = FILES["Lib/secrets.py"].replace("line 3\n",
+                                               "line three (new)\n")
+    (target.src / "Lib/secrets.py").write_text(resolved)
+    git.git(target.src, "add", "Lib/secrets.py")
+    port.resume(release)
+    # Patch 2 needs more on this release: amended in, as a maintainer would.
+    (target.src / "Modules/new.c").write_text("/* new, for 9.10 */\n")
+    git.git(target.src, "commit", "-q", "-a", "--amend", "--no-edit")
+    export.export(target)
+    return release, target
+
+
+def rewrite_source_series(fake, first_text, first_subject):
+    """The source series after review: patch 1 rewritten, patch 3 added."""
+    src = fake.target.src
+    git.git(src, "reset", "-q", "--hard", "upstream")
+    fake.commit("Lib/secrets.py", first_text, first_subject)
+    fake.commit("Modules/new.c", "/* new */\n", "Add Modules/new.c")
+    fake.commit("README.rst", "This is Python 9.9.9 with PEP 522\n",
+                "README: say so")
+    export.export(fake.target)
+
+
+def test_update_carries_only_the_changes(ported):
+    commit_patches(ported)
+    release, target = hand_port(ported)
+    text = FILES["Lib/secrets.py"].replace("line 3\n", "line three\n")
+    rewrite_source_series(ported, text.replace("line 9\n", "line nine\n"),
+                          "secrets: spell out three and nine")
+    port_update.update(release, ported.release, "HEAD")
+    assert log_of(target) == ["README: say so", "Add Modules/new.c",
+                              "secrets: spell out three and nine"]
+    secrets = (target.src / "Lib/secrets.py").read_text()
+    assert "line three (new)\n" in secrets   # the earlier resolution
+    assert "line nine\n" in secrets           # the new change
+    assert (target.src / "Modules/new.c").read_text() == (
+        "/* new, for 9.10 */\n")             # the port's own change
+    assert not port.in_progress(target.src)
+    names = export.export(target)
+    assert names[0] == "0001-secrets-spell-out-three-and-nine.patch"
+
+
+def test_update_conflict_names_the_change(ported):
+    commit_patches(ported)
+    release, target = hand_port(ported)
+    text = FILES["Lib/secrets.py"].replace("line 3\n", "line THREE\n")
+    rewrite_source_series(ported, text, "secrets: shout three")
+    with pytest.raises(Error) as info:
+        port_update.update(release, ported.release, "HEAD")
+    message = str(info.value)
+    assert ("stopped at the change to "
+            "0001-secrets-shout-three.patch") in message
+    assert "conflicts in: Lib/secrets.py" in message
+    assert "git rebase --continue" in info.value.hint
+    assert port.in_progress(target.src) == "rebase"
+
+
+def test_update_needs_the_old_series(ported):
+    commit_patches(ported)
+    release, _ = hand_port(ported)
+    with pytest.raises(Error, match="cannot read .* at nosuchrev"):
+        port_update.update(release, ported.release, "nosuchrev")
