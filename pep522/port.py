@@ -21,8 +21,9 @@ leaves `git am` in progress for the maintainer (resolve, `git add`, `git am
 --continue`, or `make port VERSION=... CONTINUE=1`), who then runs `make
 export VERSION=...` to write the release's series.  Resolutions are
 recorded with git rerere in build/<version>/rr-cache, which outlives the
-tree: porting again (after the source series changed) replays them and
-goes on by itself when they resolve every conflict.
+tree: porting afresh replays them and goes on by itself when they resolve
+every conflict.  To bring an exported port up to date with a changed
+source series without losing its hand work, see port_update.py (SINCE=).
 """
 
 import json
