@@ -11,7 +11,7 @@ import os
 import sys
 
 from pep522 import (bench, boot, build, config, debian, dist, docs, export,
-                    options, port, rngsim, source, steps, testing)
+                    impact, options, port, rngsim, source, steps, testing)
 from pep522.errors import Error
 
 
@@ -121,7 +121,7 @@ def main(argv=None):
         p.set_defaults(func=func)
     sub.choices["test"].add_argument("pytest_args", nargs="*",
                                      help="extra arguments for pytest")
-    for module in (port, rngsim, boot, bench, debian, docs, dist):
+    for module in (port, rngsim, boot, bench, debian, docs, dist, impact):
         module.add_parser(sub)
     args = parser.parse_args(argv)
     if getattr(args, "cpython_git", None):
