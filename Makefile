@@ -2,6 +2,10 @@
 # subcommand.  Options, all optional:
 #   VERSION=3.13.15         another pinned upstream release (upstream.toml)
 #   TARBALL=path            use this release tarball (its SHA-256 is checked)
+#   CPYTHON_GIT=path-or-url a CPython git repository to export releases
+#                           from when no tarball is at hand (the tag must be
+#                           the commit upstream.toml pins; passed on to the
+#                           tool through the environment)
 #   CONFIGURE_ARGS="..."    extra options for CPython's configure
 #   PREFIX=/opt/python      installation prefix for `make install`
 #   STOCK=1                 the release without our series (build/<v>-stock)
@@ -16,7 +20,7 @@ TARGET = $(RELEASE) $(if $(STOCK),--stock) \
 BUILD_OPTS = $(TARGET) --configure-args="$(CONFIGURE_ARGS)" \
 	$(if $(PREFIX),--prefix=$(PREFIX))
 
-.PHONY: all build obtain tree checkout export install test test-full \
+.PHONY: all build obtain tree checkout export port install test test-full \
 	boot-test bench impact debian docs dist test-variants
 
 all: build
@@ -40,6 +44,14 @@ obtain tree checkout export:
 # build, then its checks (see docs/variants.md; not part of `test`).
 test-variants:
 	@$(TOOL) test-variants $(RELEASE) $(VARIANT)
+
+# The series of FROM (default: the default release) onto VERSION with a
+# three-way merge; SINCE=<git revision> to update an earlier port with what
+# changed in the series since; CONTINUE=1 after resolving a conflict
+# (docs/releases.md).
+port:
+	@$(TOOL) port $(RELEASE) $(if $(FROM),--from=$(FROM)) \
+		$(if $(SINCE),--since=$(SINCE)) $(if $(CONTINUE),--continue)
 
 # The early-boot check in QEMU (see README); BOOT_ARGS="--quick" for a
 # shorter run.

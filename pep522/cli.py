@@ -7,10 +7,11 @@ The Makefile is a thin front door to these.
 """
 
 import argparse
+import os
 import sys
 
 from pep522 import (bench, boot, build, config, debian, dist, docs, export,
-                    impact, options, rngsim, source, steps, testing,
+                    impact, options, port, rngsim, source, steps, testing,
                     variant_checks, variants)
 from pep522.errors import Error
 
@@ -29,7 +30,7 @@ def cmd_obtain(args):
     target = target_of(args)
     path = source.obtain(target.release, args.tarball,
                          log=target.logs / "obtain.log")
-    steps.say(f"{path}: SHA-256 {target.release.sha256} verified")
+    steps.say(f"{path}: verified ({source.origin(target.release, path)})")
 
 
 def cmd_tree(args):
@@ -126,10 +127,14 @@ def main(argv=None):
         p.set_defaults(func=func)
     sub.choices["test"].add_argument("pytest_args", nargs="*",
                                      help="extra arguments for pytest")
-    for module in (rngsim, boot, bench, debian, docs, dist, impact,
+    for module in (port, rngsim, boot, bench, debian, docs, dist, impact,
                    variant_checks):
         module.add_parser(sub)
     args = parser.parse_args(argv)
+    if getattr(args, "cpython_git", None):
+        # The option and the make variable are one setting, read by
+        # source.obtain wherever a release is obtained.
+        os.environ["CPYTHON_GIT"] = args.cpython_git
     try:
         return args.func(args) or 0
     except Error as e:

@@ -32,8 +32,10 @@ class Release:
     tarball: str
     sha256: str
     series: str
-    debian_source: str
-    debian_suites: tuple
+    debian_source: str = None
+    debian_suites: tuple = ()
+    commit: str = None
+    port_paths: tuple = ()
 
     @property
     def series_dir(self):
@@ -86,8 +88,10 @@ def load_pins(path=PINS):
             tarball=pin["tarball"],
             sha256=pin["sha256"].lower(),
             series=pin["series"],
-            debian_source=pin["debian-source"],
-            debian_suites=tuple(pin["debian-suites"]),
+            debian_source=pin.get("debian-source"),
+            debian_suites=tuple(pin.get("debian-suites", ())),
+            commit=pin.get("commit"),
+            port_paths=tuple(pin.get("port-paths", {}).items()),
         )
     return data["default"], releases
 

@@ -8,3 +8,7 @@ def add_release(parser, tarball=True):
     if tarball:
         parser.add_argument("--tarball", help="use this release tarball "
                             "(its SHA-256 is checked)")
+        parser.add_argument("--cpython-git", help="a CPython git "
+                            "repository (path or URL) to export the "
+                            "release from when no tarball is at hand "
+                            "(default: $CPYTHON_GIT)")

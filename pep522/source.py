@@ -5,18 +5,24 @@ Where the tarball comes from, in order:
 2. the download cache (see config.cache_dir()),
 3. Debian's source package for the release, fetched with apt-get through a
    private configuration (its own sources list, state and cache inside the
-   download cache), so it works without root and never touches /etc/apt.
-Whatever the origin, the SHA-256 must match upstream.toml.
+   download cache), so it works without root and never touches /etc/apt,
+4. a CPython git repository the user names (CPYTHON_GIT=path-or-url, for
+   releases whose pin has a commit), exported by gitsource.py.
+A tarball's SHA-256 must match upstream.toml; a tarball exported from git
+is checked by its commit instead, and cached with its own SHA-256 beside
+it so that a corrupted copy is noticed.
 """
 
 import functools
 import glob
 import hashlib
+import json
+import os
 import pathlib
 import shutil
 import subprocess
 
-from pep522 import steps
+from pep522 import gitsource, steps
 from pep522.config import cache_dir
 from pep522.errors import Error
 
@@ -65,7 +71,12 @@ def store(path, release):
 
 
 def obtain(release, tarball=None, log=None):
-    """Return the path of the verified tarball of *release*."""
+    """Return the path of the verified tarball of *release*.
+
+    $CPYTHON_GIT (the make variable, or --cpython-git) names a CPython git
+    repository to export the release from when no tarball is at hand.
+    """
+    cpython_git = os.environ.get("CPYTHON_GIT")
     if tarball:
         path = pathlib.Path(tarball).expanduser()
         if not path.is_file():
@@ -76,19 +87,66 @@ def obtain(release, tarball=None, log=None):
     if cached.is_file():
         verify(cached, release)
         return cached
-    try:
-        title = (f"obtain: {release.tarball} from Debian's "
-                 f"{release.debian_source} source package")
+    if release.commit and gitsource.cached_export(release).is_file():
+        return verify_export(release)
+    if release.debian_source:
+        try:
+            title = (f"obtain: {release.tarball} from Debian's "
+                     f"{release.debian_source} source package")
+            with steps.Step(title, log) as step:
+                orig = debian_download(release, step)
+                verify(orig, release)
+                return store(orig, release)
+        except Error as e:
+            reason = str(e)
+    else:
+        reason = "no Debian source package carries it"
+    if release.commit and cpython_git:
+        title = (f"obtain: {release.version} from {cpython_git} (tag "
+                 f"{gitsource.tag(release)}, commit {release.commit[:12]})")
         with steps.Step(title, log) as step:
-            orig = debian_download(release, step)
-            verify(orig, release)
-            return store(orig, release)
-    except Error as e:
-        reason = str(e)
-    raise Error(f"cannot obtain {release.tarball}: {reason}",
-                hint=f"download {download_url(release)} and run "
-                     f"`make TARBALL=/path/to/{release.tarball}`, or put it "
-                     f"in {cache_dir()}/")
+            path = gitsource.export(release, cpython_git, step)
+        export_info(path).write_text(json.dumps(
+            {"commit": release.commit, "sha256": sha256_of(path)}))
+        return path
+    hint = (f"download {download_url(release)} and run "
+            f"`make VERSION={release.version} TARBALL=/path/to/"
+            f"{release.tarball}`, or put it in {cache_dir()}/")
+    if release.commit:
+        hint += (f"; or name a CPython git repository that has the tag "
+                 f"{gitsource.tag(release)}: `make VERSION={release.version}"
+                 f" CPYTHON_GIT=/path/to/cpython` (a clone of "
+                 f"{gitsource.UPSTREAM_GIT}, or that URL itself)")
+    raise Error(f"cannot obtain {release.tarball}: {reason}", hint=hint)
+
+
+def origin(release, path):
+    """Where the verified tarball *path* of *release* came from."""
+    if path.name == release.tarball:
+        return f"{release.tarball}, SHA-256 {release.sha256}"
+    return (f"{path.name}, exported from CPython's git tag "
+            f"{gitsource.tag(release)}, commit {release.commit}")
+
+
+def export_info(path):
+    return path.with_name(path.name + ".json")
+
+
+def verify_export(release):
+    """The cached git export of *release*, unless it changed since made."""
+    path = gitsource.cached_export(release)
+    try:
+        info = json.loads(export_info(path).read_text())
+    except (OSError, ValueError):
+        info = {}
+    actual = sha256_of(path)
+    if info.get("commit") != release.commit or info.get("sha256") != actual:
+        raise Error(f"{path} (exported from git) does not match the record "
+                    f"made with it ({export_info(path).name}); refusing to "
+                    "use it",
+                    hint=f"remove {path} and run the command again with "
+                         "CPYTHON_GIT=/path/to/cpython")
+    return path
 
 
 # Debian source packages, through a private apt configuration.

@@ -15,7 +15,7 @@ import re
 import shutil
 import subprocess
 
-from pep522 import git, series, steps
+from pep522 import git, series, source, steps
 from pep522.errors import Error
 
 UPSTREAM_TAG = "upstream"
@@ -91,7 +91,7 @@ def create(target, tarball, names, digest):
                     target.logs / "tree.log") as step:
         try:
             unpack(tarball, new, step)
-            commit_pristine(new, target.release, step)
+            commit_pristine(new, target.release, tarball, step)
             for name in names:
                 apply(new, target.release.series_dir / name, step)
             write_stamp(new, digest)
@@ -116,7 +116,7 @@ def unpack(tarball, dest, step):
     step.run(["tar", "-xf", tarball, "-C", dest, "--strip-components=1"])
 
 
-def commit_pristine(src, release, step):
+def commit_pristine(src, release, tarball, step):
     step.run(["git", "init", "-q", "-b", "main", src], env=git.ENV)
     # Keep every byte as the tarball has it: no end-of-line conversion.
     (src / ".git" / "info" / "attributes").write_text("* -text\n")
@@ -127,7 +127,7 @@ def commit_pristine(src, release, step):
             "GIT_COMMITTER_DATE": PRISTINE_DATE}
     step.run(["git", "-C", src, "commit", "-q", "-m",
               f"Python {release.version} release tarball\n\n"
-              f"Unpacked from {release.tarball}, SHA-256 {release.sha256}."],
+              f"Unpacked from {source.origin(release, tarball)}."],
              env={**git.ENV, **date})
     step.run(["git", "-C", src, "tag", UPSTREAM_TAG], env=git.ENV)
 

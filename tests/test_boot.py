@@ -170,11 +170,12 @@ def test_file_plan_of_the_real_build(patched):
     """The interpreter and everything it loads, from the real build."""
     plan = boot.file_plan(patched, shutil.which("true"))
     names = set(plan)
-    assert "usr/bin/python3.13" in names
+    minor = ".".join(patched.release.version.split(".")[:2])
+    assert f"usr/bin/python{minor}" in names
     assert any(n.endswith("/libc.so.6") for n in names)
     assert any(n.startswith("lib64/ld-linux") for n in names)
     assert any(n.endswith("/libcrypto.so.3") for n in names)  # _hashlib
-    assert "usr/lib/python3.13/multiprocessing/process.py" in names
+    assert f"usr/lib/python{minor}/multiprocessing/process.py" in names
     assert not [n for n in names if "/test/" in n or "idlelib" in n
                 or "tkinter" in n]
     for path in plan.values():
