@@ -15,7 +15,7 @@ BUILD_OPTS = $(TARGET) --configure-args="$(CONFIGURE_ARGS)" \
 	$(if $(PREFIX),--prefix=$(PREFIX))
 
 .PHONY: all build obtain tree checkout export install test test-full \
-	boot-test bench debian docs dist
+	boot-test bench debian debian-packages boot-systemd docs dist
 
 all: build
 
@@ -46,6 +46,16 @@ bench:
 # For packagers: the series on Debian's package, the docs, a tarball.
 debian:
 	@$(TOOL) debian $(if $(VERSION),--version=$(VERSION))
+
+# Debian's own python3.13 packages built with the series in a chroot,
+# installed and tested there (about 30 minutes; not part of `test`).
+debian-packages:
+	@$(TOOL) debian-packages $(if $(VERSION),--version=$(VERSION))
+
+# Debian with systemd booting those packages in QEMU: the PEP's
+# ExecStartPre recipe, patched and stock (a few minutes; not in `test`).
+boot-systemd:
+	@$(TOOL) boot-systemd $(if $(VERSION),--version=$(VERSION))
 
 docs dist:
 	@$(TOOL) $@ $(RELEASE)
