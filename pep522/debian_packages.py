@@ -131,8 +131,11 @@ def unpack(pkgs, dsc, step):
     patches = src / "debian" / "patches"
     shutil.copytree(pkgs.quilt / debian.PATCH_SUBDIR,
                     patches / debian.PATCH_SUBDIR)
+    # Without the fragment's comment line: Debian's rules read the series
+    # word by word and take every word after a "#" for a patch name.
+    lines = (pkgs.quilt / "series").read_text().splitlines(keepends=True)
     with open(patches / "series", "a") as f:
-        f.write((pkgs.quilt / "series").read_text())
+        f.writelines(line for line in lines if not line.startswith("#"))
     return src
 
 
@@ -142,8 +145,8 @@ def dch_command(release):
 
 
 def build_dep_command():
-    return ["apt-get", "build-dep", "-y", "-q", f"--build-profiles="
-            f"{PROFILES}", "./"]
+    return ["apt-get", "build-dep", "-y", "-q", "--arch-only",
+            f"--build-profiles={PROFILES}", "./"]
 
 
 # binary-indep of Debian's rules, for the test suite package only (its

@@ -9,10 +9,12 @@ and when it reuses what it built.
 import json
 import pathlib
 import shlex
+import shutil
+import subprocess
 
 import pytest
 
-from pep522 import chroot, debian, debian_packages
+from pep522 import chroot, debian, debian_packages, steps
 
 DSC = """\
 Format: 3.0 (quilt)
@@ -82,7 +84,8 @@ def test_build_commands():
     options = debian_packages.BUILD_OPTIONS.split()
     assert {"nocheck", "nopgo", "nolto"} <= set(options)
     assert debian_packages.build_dep_command() == [
-        "apt-get", "build-dep", "-y", "-q", "--build-profiles=nocheck", "./"]
+        "apt-get", "build-dep", "-y", "-q", "--arch-only",
+        "--build-profiles=nocheck", "./"]
 
 
 def test_changelog_entry_is_a_local_version(fake):
@@ -163,3 +166,50 @@ def test_spec_with_local_debs_copies_them_in(tmp_path):
     stamp = spec.stamp("http://deb.example/debian")
     debs[0].write_bytes(b"y")
     assert spec.stamp("http://deb.example/debian") != stamp
+
+
+needs_dpkg_source = pytest.mark.skipif(
+    not shutil.which("dpkg-source"),
+    reason="dpkg-source is not installed (dpkg-dev)")
+
+CONTROL = """\
+Source: python9.9
+Maintainer: Nobody <nobody@example.invalid>
+
+Package: python9.9
+Architecture: any
+Description: test
+ test
+"""
+CHANGELOG = """\
+python9.9 (9.9.9) unstable; urgency=medium
+
+  * Test.
+
+ -- Nobody <nobody@example.invalid>  Thu, 01 Jan 2026 00:00:00 +0000
+"""
+
+
+@needs_dpkg_source
+def test_unpack_appends_our_series_to_a_fresh_tree(pkgs, fake):
+    """A tiny source package: our patches land in debian/patches/pep522/
+    and in its series, after Debian's, without the comment line."""
+    top = fake.tmp_path / "pkg" / "python9.9-9.9.9"
+    files = {"debian/control": CONTROL, "debian/changelog": CHANGELOG,
+             "debian/source/format": "3.0 (native)\n",
+             "debian/patches/series": "debian-one.diff\n"}
+    for name, text in files.items():
+        (top / name).parent.mkdir(parents=True, exist_ok=True)
+        (top / name).write_text(text)
+    subprocess.run(["dpkg-source", "-b", top.name], cwd=top.parent,
+                   check=True, capture_output=True)
+    dsc = top.parent / "python9.9_9.9.9.dsc"
+    (pkgs.quilt / "series").write_text("# PEP 522 (cpython-pep522)\n"
+                                       "pep522/0001-x.patch\n")
+    for _ in range(2):   # every build starts from a fresh tree
+        with steps.Step("unpack", fake.tmp_path / "unpack.log") as step:
+            src = debian_packages.unpack(pkgs, dsc, step)
+    patches = src / "debian" / "patches"
+    assert (patches / "series").read_text() == (
+        "debian-one.diff\npep522/0001-x.patch\n")
+    assert (patches / "pep522" / "0001-x.patch").read_text() == "ours\n"
