@@ -188,7 +188,9 @@ def run_qemu(argv, serial_log, timeout, end_marker=END_MARKER):
 
 # --- The timeline ------------------------------------------------------------
 
-KMSG = re.compile(r"^\[\s*([0-9]+\.[0-9]+)\] (.*)$")
+# A kernel message on the console; it may follow other output on its
+# line (a login prompt, terminal escapes).
+KMSG = re.compile(r"\[\s*([0-9]+\.[0-9]+)\] (.*)$")
 # Console lines of interest: the timeline's key, and a pattern on the
 # text after the kernel's timestamp.
 EVENTS = {
@@ -204,12 +206,12 @@ def parse_console(text):
     Events: "systemd" (PID 1 on the root filesystem starts), "crng"
     (crng init done) and, for each "pep522-boot: WHAT [DETAIL]" line, its
     first words: "early start", "early urandom", "early end", "recipe
-    wait", "recipe start", "recipe urandom", "recipe end", "multi-user
-    reached", "end".
+    wait", "recipe start", "recipe urandom", "recipe end", "recipe
+    result", "multi-user reached", "end".
     """
     events = {}
     for line in text.splitlines():
-        match = KMSG.match(line.strip())
+        match = KMSG.search(line)
         if not match:
             continue
         seconds, rest = float(match.group(1)), match.group(2)
@@ -237,6 +239,7 @@ ROWS = [
     ("kernel: crng init done", "crng"),
     ("recipe unit: ExecStart starts", "recipe start"),
     ("recipe unit: os.urandom()", "recipe urandom"),
+    ("recipe unit: result", "recipe result"),
     ("multi-user.target reached", "multi-user reached"),
 ]
 
@@ -284,6 +287,8 @@ def problems(events):
                      "`crng init done`")
     if events.get("recipe urandom", (0, ""))[1] != "returned 16 bytes":
         found.append("the recipe unit's os.urandom() did not return")
+    if events.get("recipe result", (0, ""))[1] != "success":
+        found.append("the recipe unit did not succeed")
     if at("multi-user reached") is None:
         found.append("multi-user.target was not reached")
     return found

@@ -24,7 +24,7 @@ RECIPE = ('/usr/bin/python3 -c "import secrets; '
 PATCHED_LOG = """\
 [    0.000000] Linux version 6.12.57+deb13-amd64
 [    2.911702] Run /init as init process
-[    9.012345] systemd[1]: systemd 257.9-1~deb13u1 running in system \
+[?7h[    9.012345] systemd[1]: systemd 257.9-1~deb13u1 running in system \
 mode (+PAM)
 [   11.204518] pep522-boot: early start
 [   11.255120] pep522-boot: early urandom raised errno=11 system random \
@@ -40,7 +40,8 @@ early boot.
 [   13.998877] pep522-boot: recipe start
 [   14.010101] pep522-boot: recipe urandom returned 16 bytes
 [   14.011111] pep522-boot: recipe end
-[   55.500000] pep522-boot: multi-user reached
+[   14.012345] pep522-boot: recipe result success
+pep522 login: [   55.500000] pep522-boot: multi-user reached
 [   57.100000] pep522-boot: end
 """
 
@@ -146,6 +147,7 @@ def test_parse_console():
     assert events["recipe wait"] == (11.801234, "")
     assert events["recipe urandom"][1] == "returned 16 bytes"
     assert events["end"][0] == 57.1
+    assert events["recipe result"] == (14.012345, "success")
     assert boot_systemd.problems(events) == []
 
 

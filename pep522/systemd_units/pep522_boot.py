@@ -42,8 +42,7 @@ def recipe():
 
 def end():
     mark("multi-user reached")
-    for argv in (["systemd-analyze"],
-                 ["journalctl", "-b", "--no-pager", "-o", "short-monotonic",
+    for argv in (["journalctl", "-b", "--no-pager", "-o", "short-monotonic",
                   *(f"--unit={unit}" for unit in UNITS)],
                  ["systemctl", "--no-pager", "--failed"]):
         print(f"$ {' '.join(argv)}", flush=True)
