@@ -32,6 +32,7 @@ import hashlib
 import json
 import os
 import shutil
+import subprocess
 
 from pep522 import chroot, config, debian, options, steps, testing
 from pep522.errors import Error
@@ -227,16 +228,19 @@ class Installed:
         return chroot.command(self.root, argv, binds=[config.ROOT],
                               cwd=str(config.ROOT), env=env)
 
+    def versions(self, packages):
+        """["package version", ...] of the installed *packages*."""
+        proc = subprocess.run(self.wrap(
+            ["dpkg-query", "-W", "-f", "${Package} ${Version}\n",
+             *packages]), capture_output=True, text=True)
+        if proc.returncode:
+            raise Error(f"dpkg-query in {self.root} failed: {proc.stderr}")
+        return proc.stdout.splitlines()
+
 
 def check_installed(pkgs, installed):
     """regrtest and the simulator checks; a dict of results."""
-    results = {}
-    with steps.Step(f"debian-packages: {installed.name}: version",
-                    pkgs.logs / f"{installed.kind}-version.log") as step:
-        step.run(installed.wrap(["dpkg-query", "-W",
-                                 *pkgs.install_names()]))
-    results["packages"] = [line for line in steps.tail(step.log, 10)
-                           .splitlines() if not line.startswith("$")]
+    results = {"packages": installed.versions(pkgs.install_names())}
     log = pkgs.logs / f"{installed.kind}-regrtest.log"
     try:
         testing.regrtest(installed, testing.TOUCHED_TESTS, log, extra=["-v"],
