@@ -69,11 +69,12 @@ class Spec:
         new root holds it at the same path: the setup hooks copy it in,
         and a customize hook removes the copies.
         """
-        include = [*self.include, *map(str, self.debs)]
         options = [f"--variant={self.variant}",
                    f"--components={','.join(self.components)}"]
-        if include:
-            options.append(f"--include={','.join(include)}")
+        if self.include:
+            options.append(f"--include={','.join(self.include)}")
+        # A value that starts with "/" is one path: one option per .deb.
+        options += [f"--include={deb}" for deb in self.debs]
         for folder in sorted({str(deb.parent) for deb in self.debs}):
             debs = [str(deb) for deb in self.debs
                     if str(deb.parent) == folder]
