@@ -254,6 +254,7 @@ def check_installed(pkgs, installed):
     results["regrtest_summary"] = [
         line for line in steps.tail(log, 12).splitlines()
         if line.startswith(("Result:", "Total"))]
+    results["pep522_passed"] = len(testing.pep522_test_lines(log, "ok"))
     results["pep522_skipped"] = testing.skipped_pep522_tests(log)
     with steps.Step(f"debian-packages: {installed.name}: simulator checks",
                     pkgs.logs / f"{installed.kind}-smoke.log") as step:
@@ -284,8 +285,8 @@ def summary(pkgs, debs, results):
         lines.append(f"  regrtest {' '.join(testing.TOUCHED_TESTS)} -v: "
                      f"{result['regrtest']}; "
                      + "; ".join(result["regrtest_summary"]))
-        lines.append(f"  PEP 522 tests skipped: "
-                     f"{len(result['pep522_skipped'])}")
+        lines.append(f"  the series' tests: {result['pep522_passed']} "
+                     f"passed, {len(result['pep522_skipped'])} skipped")
         for line in result["pep522_skipped"]:
             lines.append(f"    {line}")
         for title, ok in result["smoke"]:
@@ -296,7 +297,7 @@ def summary(pkgs, debs, results):
 def passed(results):
     patched = results["patched"]
     return (patched["regrtest"] == "passed"
-            and not patched["pep522_skipped"]
+            and patched["pep522_passed"] and not patched["pep522_skipped"]
             and all(ok for _, ok in patched["smoke"])
             and results["stock"]["regrtest"] == "passed")
 

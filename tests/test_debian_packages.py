@@ -14,7 +14,7 @@ import subprocess
 
 import pytest
 
-from pep522 import debian, debian_packages, steps
+from pep522 import debian, debian_packages, steps, testing
 
 DSC = """\
 Format: 3.0 (quilt)
@@ -136,18 +136,22 @@ def test_installed_python_runs_in_its_chroot(pkgs):
 
 
 def test_summary_and_verdict(pkgs):
-    good = {"packages": ["python9.9\t9.9.9-1+pep5221"], "regrtest": "passed",
-            "regrtest_summary": ["Result: SUCCESS"], "pep522_skipped": [],
+    good = {"packages": ["python9.9 9.9.9-1+pep5221"], "regrtest": "passed",
+            "regrtest_summary": ["Result: SUCCESS"], "pep522_passed": 29,
+            "pep522_skipped": [],
             "smoke": [("os.urandom() raises", True)]}
-    stock = {**good, "packages": ["python9.9\t9.9.9-1"],
+    stock = {**good, "packages": ["python9.9 9.9.9-1"], "pep522_passed": 0,
              "smoke": [("os.urandom() raises", False)]}
     results = {"patched": good, "stock": stock}
     lines = debian_packages.summary(pkgs, [], results)
-    assert "  PEP 522 tests skipped: 0" in lines
+    assert "  the series' tests: 29 passed, 0 skipped" in lines
+    assert "  the series' tests: 0 passed, 0 skipped" in lines
     assert "  FAIL os.urandom() raises" in lines
     assert debian_packages.passed(results)
     skipped = {**good, "pep522_skipped": ["test_x (URandomNotReadyTests)"]}
     assert not debian_packages.passed({"patched": skipped, "stock": stock})
+    # A run in which the series' tests did not run at all is no pass.
+    assert not debian_packages.passed({"patched": stock, "stock": stock})
 
 
 needs_dpkg_source = pytest.mark.skipif(
@@ -195,3 +199,16 @@ def test_unpack_appends_our_series_to_a_fresh_tree(pkgs, fake):
     assert (patches / "series").read_text() == (
         "debian-one.diff\npep522/0001-x.patch\n")
     assert (patches / "pep522" / "0001-x.patch").read_text() == "ours\n"
+
+
+def test_the_series_tests_are_counted_in_a_verbose_log(tmp_path):
+    log = tmp_path / "regrtest.log"
+    log.write_text(
+        "test_a (test.test_os.URandomNotReadyTests.test_a) ... ok\n"
+        "test_b (test.test_secrets.TokenBytesWait_Tests.test_b) ... skipped "
+        "'no seccomp'\n"
+        "test_c (test.test_os.FileTests.test_c) ... ok\n")
+    assert len(testing.pep522_test_lines(log, "ok")) == 1
+    assert testing.skipped_pep522_tests(log) == [
+        "test_b (test.test_secrets.TokenBytesWait_Tests.test_b) ... skipped "
+        "'no seccomp'"]
