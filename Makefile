@@ -5,6 +5,8 @@
 #   CONFIGURE_ARGS="..."    extra options for CPython's configure
 #   PREFIX=/opt/python      installation prefix for `make install`
 #   STOCK=1                 the release without our series (build/<v>-stock)
+#   ARCH=aarch64            cross-build for an architecture of arches.toml
+#                           (build/<v>[-stock]-<arch>); with boot-test, boot it
 
 PYTHON3 ?= python3
 TOOL = $(PYTHON3) -m pep522
@@ -20,7 +22,7 @@ BUILD_OPTS = $(TARGET) --configure-args="$(CONFIGURE_ARGS)" \
 all: build
 
 build:
-	@$(TOOL) build $(BUILD_OPTS)
+	@$(TOOL) $(if $(ARCH),cross --arch=$(ARCH) $(TARGET),build $(BUILD_OPTS))
 
 install:
 	@$(TOOL) install $(BUILD_OPTS)
