@@ -17,7 +17,7 @@ BUILD_OPTS = $(TARGET) --configure-args="$(CONFIGURE_ARGS)" \
 	$(if $(PREFIX),--prefix=$(PREFIX))
 
 .PHONY: all build obtain tree checkout export install test test-full \
-	boot-test bench debian docs dist
+	boot-test boot-libtest bench debian docs dist
 
 all: build
 
@@ -36,10 +36,16 @@ test-full:
 obtain tree checkout export:
 	@$(TOOL) $@ $(TARGET)
 
-# The early-boot check in QEMU (see README); BOOT_ARGS="--quick" for a
-# shorter run.
+# The early-boot check in QEMU (docs/early-boot.md); BOOT_ARGS="--quick"
+# for a shorter run, ARCH=aarch64 for another architecture (cross-built).
+BOOT = $(TOOL) boot $(if $(VERSION),--version=$(VERSION)) \
+	$(if $(ARCH),--arch=$(ARCH)) $(BOOT_ARGS)
 boot-test:
-	@$(TOOL) boot $(if $(VERSION),--version=$(VERSION)) $(BOOT_ARGS)
+	@$(BOOT)
+
+# CPython's PEP 522 test classes and rngsim inside the guest.
+boot-libtest:
+	@$(BOOT) --libtest
 
 # Patched against stock, side by side, with pyperf (not part of `test`).
 bench:

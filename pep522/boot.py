@@ -39,7 +39,7 @@ def boot_dir(guest):
     return config.BUILD / "boot" / guest.name
 
 
-# --- The interpreters under test ---------------------------------------------
+# --- The interpreters under test -------------------------------------------
 
 
 def guest_of(target, arch, make=True):
@@ -86,7 +86,7 @@ def image(guest, arch, tests=False):
     return initramfs.ensure(guest, boot_dir(guest), plan, tests)
 
 
-# --- Booting ------------------------------------------------------------------
+# --- Booting ----------------------------------------------------------------
 
 
 @dataclasses.dataclass
@@ -109,9 +109,9 @@ def boot(guest, arch, vmlinuz, initrd, what, timeout, accel):
                              command_line, accel)
     steps.say(f"boot: {guest.name}, {','.join(map(str, what))} "
               f"(log: {steps.display(serial_log)})")
-    seconds, marks = machine.run(
-        argv, serial_log, f"boot of {guest.name} ({', '.join(map(str, what))})",
-        timeout)
+    listed = ", ".join(map(str, what))
+    seconds, marks = machine.run(argv, serial_log,
+                                 f"boot of {guest.name} ({listed})", timeout)
     steps.say(f"  done in {seconds:.1f}s")
     return Boot(list(what), marks, seconds, serial_log)
 
@@ -139,7 +139,7 @@ def prepare(args):
     return arch, vmlinuz, guests(args, arch)
 
 
-# --- The subcommand -----------------------------------------------------------
+# --- The subcommand ---------------------------------------------------------
 
 
 def run_scenarios(args):

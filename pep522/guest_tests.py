@@ -28,10 +28,11 @@ TIMEOUT = 1800
 
 # unittest -v: "test_x (test.test_os.Class.test_x) ... ok"; a result may
 # follow on a later line when the test printed something.
-RESULT = re.compile(r"^(\w+) \(test\.(\w+)\.(\w+)\.\w+\)(?:.*?\.\.\. "
-                    r"(ok|skipped.*|FAIL|ERROR|expected failure|"
-                    r"unexpected success))?\s*$")
-LATE_RESULT = re.compile(r"^(ok|skipped.*|FAIL|ERROR)\s*$")
+TEST = re.compile(r"^(\w+) \(test\.(\w+)\.(\w+)\.\w+\)")
+OUTCOME = (r"(ok|skipped.*|FAIL|ERROR|expected failure|"
+           r"unexpected success)\s*$")
+RESULT = re.compile(r"\.\.\. " + OUTCOME)
+LATE_RESULT = re.compile("^" + OUTCOME)
 CLASS_ADDED = re.compile(r"^\+class (\w+)\(", re.M)
 
 
@@ -50,11 +51,12 @@ def parse_results(text):
     results, pending = [], None
     for line in text.splitlines():
         line = line.rstrip("\r")
-        match = RESULT.match(line)
+        match = TEST.match(line)
         if match:
-            test, module, cls, result = match.groups()
+            test, module, cls = match.groups()
+            result = RESULT.search(line, match.end())
             if result:
-                results.append((module, cls, test, result))
+                results.append((module, cls, test, result.group(1)))
                 pending = None
             else:
                 pending = (module, cls, test)

@@ -90,7 +90,8 @@ def test_boot_plan():
     # Scenario 3 initialises the RNG: it goes last; 4 needs its own boot.
     assert boot_outcomes.boot_plan([3, 4, 2, 1, 5], combine=True) == [
         [1, 5, 2, 3], [4]]
-    assert boot_outcomes.boot_plan(boot_outcomes.QUICK, combine=True) == [[1, 2, 3]]
+    assert boot_outcomes.boot_plan(boot_outcomes.QUICK,
+                                   combine=True) == [[1, 2, 3]]
 
 
 def test_parse_scenarios():
@@ -300,7 +301,8 @@ def test_init_script_is_valid_shell():
                                   "multiprocessing"])
 def test_guest_script_on_the_host(mode):
     """On the host the RNG is ready: every call returns at once."""
-    proc = subprocess.run([sys.executable, str(initramfs.GUEST_DIR / "guest.py"),
+    guest = initramfs.GUEST_DIR / "guest.py"
+    proc = subprocess.run([sys.executable, str(guest),
                            mode, "key"], capture_output=True, text=True,
                           check=True)
     marks = machine.parse_serial(proc.stdout)
