@@ -51,13 +51,14 @@ def guest_of(target, arch, make=True):
             build.built(target)
         return initramfs.Guest(
             target.name, version, target.src, target.obj, target.python,
-            target.python, pathlib.Path("/"),
+            target.python, pathlib.Path("/"), "strip",
             "make" + (" STOCK=1" if target.stock else ""))
     built = (cross.cross_build(target, arch) if make
              else cross.CrossTarget(target, arch))
     return initramfs.Guest(
         built.name, version, built.src, built.obj, built.python,
-        built.build_python, arch.sysroot, built.make_hint())
+        built.build_python, arch.sysroot, f"{arch.triplet}-strip",
+        built.make_hint())
 
 
 def guests(args, arch):

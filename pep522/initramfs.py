@@ -55,8 +55,9 @@ class Guest:
     *python* is the binary shipped; *compiler* a host interpreter of the
     same tree, which byte-compiles the standard library (the same as
     *python* for a native build); *root* where the libraries it loads
-    are looked up ("/" natively, the sysroot when cross-built); *hint*
-    the command that builds it.
+    are looked up ("/" natively, the sysroot when cross-built); *strip*
+    the binutils strip for its architecture; *hint* the command that
+    builds it.
     """
 
     name: str
@@ -66,6 +67,7 @@ class Guest:
     python: pathlib.Path
     compiler: pathlib.Path
     root: pathlib.Path
+    strip: str
     hint: str
 
 
@@ -311,15 +313,14 @@ def strip_debug_info(staging, guest, step):
 
     It is most of their size (the build uses -g), and a smaller initramfs
     boots faster; the code is untouched.  The build itself is not changed.
-    The host's strip reads every architecture's ELF files.
     """
-    if not shutil.which("strip"):
-        step.note("strip is not installed: debug info kept")
+    if not shutil.which(guest.strip):
+        step.note(f"{guest.strip} is not installed: debug info kept")
         return
     binaries = [staging / "usr" / "bin" / f"python{guest.version}",
                 *sorted((staging / "usr" / "lib" / f"python{guest.version}" /
                          "lib-dynload").glob("*.so"))]
-    step.run(["strip", "--strip-debug", *binaries])
+    step.run([guest.strip, "--strip-debug", *binaries])
 
 
 def ensure(guest, where, plan, tests=False):

@@ -128,7 +128,7 @@ def fake_guest(tmp_path):
     (obj / "python").write_text("")
     return initramfs.Guest("3.13.5", "3.13", root / "src", obj,
                            obj / "python", obj / "python",
-                           pathlib.Path("/"), "make")
+                           pathlib.Path("/"), "strip", "make")
 
 
 LIBS = {"lib/x86_64-linux-gnu/libc.so.6":

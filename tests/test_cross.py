@@ -178,6 +178,7 @@ def test_guest_of_a_cross_build(tmp_path, monkeypatch):
     assert guest.compiler == target.python
     assert guest.root == tmp_path / "build" / "sysroot-aarch64"
     assert guest.version == "3.13"
+    assert guest.strip == "aarch64-linux-gnu-strip"
 
 
 # --- Lib/test in the guest ---------------------------------------------------
