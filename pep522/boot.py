@@ -61,11 +61,11 @@ def guest_of(target, arch, make=True):
         built.make_hint())
 
 
-def guests(args, arch):
-    """[(title, Guest, asserted)]: patched, and stock unless --no-stock."""
+def guests(args, arch, stock):
+    """[(title, Guest, asserted)]: patched, and stock if *stock*."""
     release = config.release(args.version)
     wanted = [config.Target(release)]
-    if not args.no_stock:
+    if stock:
         wanted.append(config.Target(release, stock=True))
     found = []
     for target in wanted:
@@ -130,14 +130,14 @@ def describe_boots(title, boots):
                   f"finished at {done:.2f}s uptime, {when}")
 
 
-def prepare(args):
+def prepare(args, stock):
     """The architecture, the kernel and the builds of this run."""
     arch = arches.get(args.arch)
     logs = config.BUILD / "boot" / "logs"
     machine.ensure_qemu(arch, logs / "deps.log")
     vmlinuz = machine.kernel(arch, logs / f"kernel-{arch.name}.log")
     debs.ensure_sysroot(arch, logs / f"sysroot-{arch.name}.log")
-    return arch, vmlinuz, guests(args, arch)
+    return arch, vmlinuz, guests(args, arch, stock)
 
 
 # --- The subcommand ---------------------------------------------------------
@@ -146,7 +146,7 @@ def prepare(args):
 def run_scenarios(args):
     scenarios = boot_outcomes.QUICK if args.quick else args.scenarios
     combine = args.combine or args.quick
-    arch, vmlinuz, wanted = prepare(args)
+    arch, vmlinuz, wanted = prepare(args, stock=not args.no_stock)
     plan = boot_outcomes.boot_plan(scenarios, combine)
     steps.say(f"boot: {arch.name}, kernel {vmlinuz.name}, {args.accel}, "
               f"{len(plan)} boot(s) per build")
@@ -177,8 +177,8 @@ def run_scenarios(args):
 
 
 def run_libtest(args):
-    args.no_stock = True   # the PEP 522 classes exist on the patched build
-    arch, vmlinuz, wanted = prepare(args)
+    # The PEP 522 classes exist on the patched build only.
+    arch, vmlinuz, wanted = prepare(args, stock=False)
     (title, guest, _), = wanted
     initrd = image(guest, arch, tests=True)
     timeout = max(args.timeout, guest_tests.TIMEOUT)

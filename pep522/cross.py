@@ -132,11 +132,11 @@ def missing_modules(cross):
             if not any(n.startswith(m + ".") for n in names)]
 
 
-def cross_build(target, arch):
+def cross_build(target, arch, tarball=None):
     """Build *target*'s tree for *arch*; return the CrossTarget."""
     cross = CrossTarget(target, arch)
     ensure_toolchain(arch, cross.logs / "deps.log")
-    build.built(target)   # the tree, and the host build of it
+    build.built(target, tarball)   # the tree, and the host build of it
     debs.ensure_sysroot(arch, cross.logs / "sysroot.log")
     env = {**build.CONFIGURE_ENV, **arch.cross_env()}
     args = configure_args(cross)
@@ -177,7 +177,7 @@ def run(args):
         raise Error(f"{arch.name} is this machine's architecture: nothing "
                     "to cross-build", hint="make")
     target = config.Target(config.release(args.version), stock=args.stock)
-    cross = cross_build(target, arch)
+    cross = cross_build(target, arch, args.tarball)
     steps.say(steps.display(cross.python))
     return 0
 
@@ -188,7 +188,7 @@ def add_parser(sub):
         description="Cross-build the patched (or stock) release for an "
                     "architecture of arches.toml with Debian's cross "
                     "toolchain.")
-    options.add_release(parser, tarball=False)
+    options.add_release(parser)
     parser.add_argument("--stock", action="store_true",
                         help="the release without the series")
     parser.add_argument("--arch", required=True,

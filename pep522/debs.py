@@ -94,7 +94,7 @@ def ensure_sysroot(arch, log):
     """arch.sysroot with every package *arch* needs unpacked, once.
 
     The guest's packages always; for a cross build also the libraries of
-    its sysroot.  A stamp records which packages (and versions) it holds.
+    its sysroot.  A stamp records which packages it holds.
     """
     packages = sorted({*arch.guest_packages,
                        *(() if arch.native else arch.sysroot_packages)})
