@@ -62,7 +62,11 @@ def download(apt, packages, dest, step):
     command = ["apt-get", *apt.options, "-q", "download", *packages]
     if step.run(command, cwd=dest, check=False) != 0:
         update(apt, step)   # the lists may name versions no longer there
-        step.run(command, cwd=dest)
+        if step.run(command, cwd=dest, check=False) != 0:
+            step.fail(f"apt-get download {' '.join(packages)} failed",
+                      hint="check the network to Debian's archive (the "
+                           "machine's apt sources name it), then run the "
+                           "command again")
     debs = sorted(pathlib.Path(dest).glob("*.deb"))
     if len(debs) != len(packages):
         step.fail(f"apt-get download {' '.join(packages)} gave "

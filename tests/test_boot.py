@@ -84,6 +84,26 @@ def test_qemu_argv():
     assert not any("rng" in word for word in argv)
 
 
+def test_guest_that_stops_early_is_an_error_with_the_console(tmp_path):
+    log = tmp_path / "boot-1.serial.log"
+    argv = ["sh", "-c", f"echo '@@pep522 boot at=1'; echo 'Kernel panic' "
+            f">> {log}"]
+    with pytest.raises(boot.Error, match="ended before /init finished") \
+            as error:
+        machine.run(argv, log, "boot of x", timeout=30)
+    assert "Kernel panic" in str(error.value)
+    argv = ["sh", "-c", f"echo '@@pep522 done at=2' >> {log}"]
+    seconds, marks = machine.run(argv, log, "boot of x", timeout=30)
+    assert marks["done"] == {"at": 2}
+
+
+def test_guest_that_hangs_is_killed(tmp_path):
+    log = tmp_path / "boot-1.serial.log"
+    with pytest.raises(boot.Error, match="did not finish in 0.5s") as error:
+        machine.run(["sleep", "30"], log, "boot of x", timeout=0.5)
+    assert "--timeout" in error.value.hint
+
+
 def test_boot_plan():
     assert boot_outcomes.boot_plan([1, 2, 3, 4, 5], combine=False) == [
         [1], [2], [3], [4], [5]]
