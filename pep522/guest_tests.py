@@ -125,19 +125,30 @@ def report(log, marks, guest, arch):
     return 1 if problems else 0
 
 
+# The simulator's cases (boot_scenarios/guest.py, RNGSIM_CASES): the
+# child's exit status, and the answer the simulator must have given at
+# least once: EAGAIN to os.urandom(), a held (blocking) getrandom() for
+# secrets.token_bytes() that waits.
+RNGSIM_EXPECTED = {"urandom_ready_after_20s": (3, "eagain"),
+                   "token_bytes_ready_after_5s": (0, "held")}
+
+
 def rngsim_problems(marks):
     """Print the simulator's cases; return what went wrong."""
     problems = []
-    expected = {"urandom_ready_after_20s": 3, "ready_after_1s_token_bytes": 0}
-    for case, status in expected.items():
+    for case, (status, answer) in RNGSIM_EXPECTED.items():
         result = marks.get(f"rngsim.{case}")
         if not isinstance(result, dict):
             problems.append(f"rngsim {case}: no report")
             continue
         steps.say(f"  rngsim {case}: " + (result.get("error") or (
             f"exit {result['exit_status']} in {result['seconds']:.2f}s, "
-            f"getrandom calls {result['calls']}")))
+            f"getrandom calls {result['calls']}, answers "
+            f"{result['answers']}")))
         if result.get("exit_status") != status:
             problems.append(f"rngsim {case}: exit status "
                             f"{result.get('exit_status')}, not {status}")
+        elif not result.get("answers", {}).get(answer):
+            problems.append(f"rngsim {case}: no getrandom() answered "
+                            f"{answer!r}")
     return problems

@@ -225,13 +225,17 @@ def test_pep522_classes_of_the_series(patched):
 
 def test_rngsim_report():
     marks = {"rngsim.urandom_ready_after_20s": {
-                 "exit_status": 3, "seconds": 0.4, "calls": {}},
-             "rngsim.ready_after_1s_token_bytes": {
-                 "exit_status": 0, "seconds": 1.1, "calls": {}}}
+                 "exit_status": 3, "seconds": 0.4, "calls": {},
+                 "answers": {"eagain": 3, "held": 0}},
+             "rngsim.token_bytes_ready_after_5s": {
+                 "exit_status": 0, "seconds": 5.1, "calls": {},
+                 "answers": {"eagain": 3, "held": 1}}}
     assert guest_tests.rngsim_problems(marks) == []
     marks["rngsim.urandom_ready_after_20s"]["exit_status"] = 0
+    marks["rngsim.token_bytes_ready_after_5s"]["answers"]["held"] = 0
     assert guest_tests.rngsim_problems(marks) == [
-        "rngsim urandom_ready_after_20s: exit status 0, not 3"]
+        "rngsim urandom_ready_after_20s: exit status 0, not 3",
+        "rngsim token_bytes_ready_after_5s: no getrandom() answered 'held'"]
 
 
 def test_guest_files_for_libtest():
