@@ -17,7 +17,7 @@ BUILD_OPTS = $(TARGET) --configure-args="$(CONFIGURE_ARGS)" \
 	$(if $(PREFIX),--prefix=$(PREFIX))
 
 .PHONY: all build obtain tree checkout export install test test-full \
-	boot-test boot-libtest bench debian docs dist
+	boot-test boot-libtest bench impact debian docs dist
 
 all: build
 
@@ -50,6 +50,11 @@ boot-libtest:
 # Patched against stock, side by side, with pyperf (not part of `test`).
 bench:
 	@$(TOOL) bench $(RELEASE)
+
+# Which of the top N PyPI packages raise or wait (docs/impact.md; not
+# part of `test`).  IMPACT_ARGS="requests -r FILE" for other packages.
+impact:
+	@$(TOOL) impact $(RELEASE) $(or $(IMPACT_ARGS),--top 200 --probes)
 
 # For packagers: the series on Debian's package, the docs, a tarball.
 debian:

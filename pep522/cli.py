@@ -10,7 +10,7 @@ import argparse
 import sys
 
 from pep522 import (bench, boot, build, config, cross, debian, dist, docs,
-                    export, options, rngsim, source, steps, testing)
+                    export, impact, options, rngsim, source, steps, testing)
 from pep522.errors import Error
 
 
@@ -120,7 +120,7 @@ def main(argv=None):
         p.set_defaults(func=func)
     sub.choices["test"].add_argument("pytest_args", nargs="*",
                                      help="extra arguments for pytest")
-    for module in (rngsim, boot, cross, bench, debian, docs, dist):
+    for module in (rngsim, boot, cross, bench, debian, docs, dist, impact):
         module.add_parser(sub)
     args = parser.parse_args(argv)
     try:

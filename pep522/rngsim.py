@@ -12,13 +12,18 @@ Mechanism (seccomp user notification, seccomp_unotify(2)):
   SECCOMP_FILTER_FLAG_NEW_LISTENER and passes the listener fd to the
   supervisor over a socketpair, then closes its own copy and execs COMMAND.
 * The filter kills the process for a foreign syscall ABI (it could not be
-  classified), turns ``getrandom`` and ``mmap(MAP_DROPPABLE)`` into user
-  notifications and allows everything else in the kernel, at full speed.
+  classified), turns ``getrandom`` and ``mmap(MAP_DROPPABLE)`` (and, with
+  --block-dev-random, the open system calls) into user notifications and
+  allows everything else in the kernel, at full speed.
 * The supervisor reads notifications (SECCOMP_IOCTL_NOTIF_RECV) and answers
   each one (SECCOMP_IOCTL_NOTIF_SEND) with an errno or with
   SECCOMP_USER_NOTIF_FLAG_CONTINUE, which lets the real kernel run the call.
   A blocking call before readiness gets no answer at all: the calling thread
-  sleeps in the kernel until the supervisor releases it.  Held calls whose
+  sleeps in the kernel until the supervisor releases it.  With
+  --block-dev-random, an open of ``/dev/random`` (without O_NONBLOCK) is
+  held the same way, because a read of /dev/random blocks until the RNG is
+  ready: the supervisor reads the path from the caller's memory
+  (/proc/PID/mem) and lets every other open run at once.  Held calls whose
   thread was interrupted by a signal disappear (SECCOMP_IOCTL_NOTIF_ID_VALID
   turns false); they are counted as "interrupted".
 
@@ -38,7 +43,9 @@ also wakes it when the child exits.
 
 If the supervisor dies, the kernel closes the listener: pending and future
 notified calls fail with ENOSYS.  Nothing hangs; the program sees "no
-getrandom" (os.urandom() falls back to /dev/urandom).
+getrandom" (os.urandom() falls back to /dev/urandom).  With
+--block-dev-random every open() fails then too, which is why holding
+/dev/random is an option rather than the default.
 
 Exit status: the child's exit code; if the child was killed by signal N the
 supervisor exits with 128 + N, as a shell does.  125 means rngsim itself
@@ -72,13 +79,20 @@ class Arch:
     nr_seccomp: int
     nr_getrandom: int
     nr_mmap: int
+    # open(path, flags), openat(dirfd, path, flags), openat2(dirfd, path,
+    # how): the index of the path argument in each, by syscall number.
+    opens: dict
     # Syscall numbers at or above this belong to another ABI (x32).
     foreign_nr_base: int = 0
 
 
+NR_OPENAT2 = 437  # the same on every architecture
 ARCHES = {
-    "x86_64": Arch(0xC000003E, 317, 318, 9, foreign_nr_base=0x40000000),
-    "aarch64": Arch(0xC00000B7, 277, 278, 222),
+    "x86_64": Arch(0xC000003E, 317, 318, 9,
+                   opens={2: 0, 257: 1, NR_OPENAT2: 1},
+                   foreign_nr_base=0x40000000),
+    "aarch64": Arch(0xC00000B7, 277, 278, 222,
+                    opens={56: 1, NR_OPENAT2: 1}),
 }
 
 PR_SET_NO_NEW_PRIVS = 38
@@ -95,6 +109,8 @@ GRND_RANDOM = 0x2
 GRND_INSECURE = 0x4
 MAP_TYPE = 0x0F
 MAP_DROPPABLE = 0x08
+O_NONBLOCK = 0o4000  # x86_64 and aarch64
+DEV_RANDOM = b"/dev/random"
 
 # Classic BPF opcodes used by the filter.
 BPF_LD_W_ABS = 0x20
@@ -159,25 +175,36 @@ class SimulatorError(Exception):
     """rngsim itself cannot go on; the message is for the user."""
 
 
-def build_filter(arch):
-    """Return the BPF program as a list of (code, jt, jf, k)."""
-    kill = (BPF_RET_K, 0, 0, SECCOMP_RET_KILL_PROCESS)
-    notify = (BPF_RET_K, 0, 0, SECCOMP_RET_USER_NOTIF)
+def build_filter(arch, opens=False):
+    """Return the BPF program as a list of (code, jt, jf, k).
+
+    *opens*: also notify the open system calls (for /dev/random).
+
+    Jump targets are written as labels and resolved at the end (classic
+    BPF jumps are relative to the next instruction).
+    """
+    notified = [arch.nr_getrandom, *(sorted(arch.opens) if opens else [])]
     prog = [(BPF_LD_W_ABS, 0, 0, _ARCH_OFFSET),
             (BPF_JEQ_K, 1, 0, arch.audit_arch),
-            kill,
+            (BPF_RET_K, 0, 0, SECCOMP_RET_KILL_PROCESS),
             (BPF_LD_W_ABS, 0, 0, _NR_OFFSET)]
     if arch.foreign_nr_base:
-        prog += [(BPF_JGE_K, 0, 1, arch.foreign_nr_base), kill]
-    prog += [(BPF_JEQ_K, 0, 1, arch.nr_getrandom),
-             notify,
-             (BPF_JEQ_K, 0, 4, arch.nr_mmap),
+        prog += [(BPF_JGE_K, 0, 1, arch.foreign_nr_base),
+                 (BPF_RET_K, 0, 0, SECCOMP_RET_KILL_PROCESS)]
+    prog += [(BPF_JEQ_K, "notify", 0, nr) for nr in notified]
+    prog += [(BPF_JEQ_K, 0, "allow", arch.nr_mmap),
              (BPF_LD_W_ABS, 0, 0, _MMAP_FLAGS_OFFSET),
              (BPF_ALU_AND_K, 0, 0, MAP_TYPE),
-             (BPF_JEQ_K, 0, 1, MAP_DROPPABLE),
-             notify,
+             (BPF_JEQ_K, 0, "allow", MAP_DROPPABLE)]
+    labels = {"notify": len(prog), "allow": len(prog) + 1}
+    prog += [(BPF_RET_K, 0, 0, SECCOMP_RET_USER_NOTIF),
              (BPF_RET_K, 0, 0, SECCOMP_RET_ALLOW)]
-    return prog
+
+    def offset(pc, target):
+        return labels[target] - pc - 1 if isinstance(target, str) else target
+
+    return [(code, offset(pc, jt), offset(pc, jf), k)
+            for pc, (code, jt, jf, k) in enumerate(prog)]
 
 
 def _check(result):
@@ -207,10 +234,10 @@ def probe_user_notif(arch):
                              f"{sizes.notif}")
 
 
-def install_filter(arch):
+def install_filter(arch, opens=False):
     """Install the filter on the calling thread; return the listener fd."""
     _check(_libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))
-    insns = build_filter(arch)
+    insns = build_filter(arch, opens)
     array = (SockFilter * len(insns))(*insns)
     prog = SockFprog(len(insns), array)
     return _seccomp(arch, SECCOMP_SET_MODE_FILTER,
@@ -221,14 +248,24 @@ def install_filter(arch):
 
 NONBLOCKING, BLOCKING, INSECURE, VDSO_SETUP, INVALID = (
     "nonblocking", "blocking", "insecure", "vdso_setup", "invalid")
+# Opens: of /dev/random (which blocks until the RNG is ready), and others.
+DEV_RANDOM_OPEN, OTHER_OPEN = "dev_random", "open"
 CONTINUE, HOLD = "continue", "hold"
 
 
-def classify(arch, nr, args):
-    """Return the kind of a notified call from its number and arguments."""
+def classify(arch, nr, args, opened=None):
+    """Return the kind of a notified call from its number and arguments.
+
+    For an open, *opened* is (path, flags) as read from the caller's
+    memory (path None if it could not be read).
+    """
     if nr == arch.nr_mmap:
         # The filter only notifies MAP_DROPPABLE mappings: vDSO state.
         return VDSO_SETUP
+    if nr in arch.opens:
+        path, flags = opened
+        return (DEV_RANDOM_OPEN if path == DEV_RANDOM
+                and not flags & O_NONBLOCK else OTHER_OPEN)
     flags = args[2] & 0xFFFFFFFF
     known = GRND_NONBLOCK | GRND_RANDOM | GRND_INSECURE
     if flags & ~known or flags & (GRND_INSECURE | GRND_RANDOM) == (
@@ -247,12 +284,17 @@ class Policy:
 
     refuse_errno: int = 0      # ENOSYS or EPERM for every getrandom
     no_insecure: bool = False  # kernel < 5.6: GRND_INSECURE unknown
+    dev_random: bool = False   # opens of /dev/random wait until ready
 
 
 def decide(kind, policy, ready):
     """Return CONTINUE, HOLD or an errno for a call of this kind."""
     if kind == VDSO_SETUP:
         return errno.EINVAL
+    if kind == OTHER_OPEN or (kind == DEV_RANDOM_OPEN and ready):
+        return CONTINUE
+    if kind == DEV_RANDOM_OPEN:
+        return HOLD  # whatever getrandom() does: /dev/random waits
     if policy.refuse_errno:
         return policy.refuse_errno
     if kind == INVALID or (kind == INSECURE and policy.no_insecure):
@@ -271,7 +313,8 @@ _ANSWER_NAMES = {errno.EAGAIN: "eagain", errno.ENOSYS: "enosys",
 @dataclass
 class Stats:
     calls: dict = field(default_factory=lambda: dict.fromkeys(
-        (NONBLOCKING, BLOCKING, INSECURE, VDSO_SETUP, INVALID), 0))
+        (NONBLOCKING, BLOCKING, INSECURE, VDSO_SETUP, INVALID,
+         DEV_RANDOM_OPEN), 0))
     answers: dict = field(default_factory=lambda: dict.fromkeys(
         ("eagain", "enosys", "eperm", "einval", "vdso_refused", "held",
          "released", "interrupted", "continued"), 0))
@@ -383,10 +426,16 @@ class Supervisor:
             if e.errno == errno.ENOENT:
                 return  # interrupted before we could read it
             raise
-        kind = classify(self.arch, notif.data.nr, notif.data.args)
-        size = notif.data.args[1]
+        nr, args = notif.data.nr, notif.data.args
+        opened = self._read_open(notif) if nr in self.arch.opens else None
+        kind = classify(self.arch, nr, args, opened)
+        if kind == OTHER_OPEN:
+            # Not ours to count: let it run.
+            self._send(notif.id, CONTINUE)
+            return
+        size = args[1] if kind != DEV_RANDOM_OPEN else 0
         self.stats.calls[kind] += 1
-        if self.ready and kind != VDSO_SETUP:
+        if self.ready and kind not in (VDSO_SETUP, DEV_RANDOM_OPEN):
             self.stats.calls_after_ready += 1
         answer = decide(kind, self.policy, self.ready)
         self.stats.count_answer(kind, answer)
@@ -397,6 +446,31 @@ class Supervisor:
                 else self._send(notif.id, answer))
         if not sent:
             self.stats.answers["interrupted"] += 1
+
+    def _read_open(self, notif):
+        """(path, flags) of a notified open, path None if unreadable.
+
+        Only as much of the path as /dev/random needs is read.  The call
+        must still be pending afterwards: otherwise the memory read may
+        belong to another program (the caller exec'd meanwhile).
+        """
+        nr, args = notif.data.nr, notif.data.args
+        path_arg = self.arch.opens[nr]
+        try:
+            fd = os.open(f"/proc/{notif.pid}/mem", os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            return None, 0
+        try:
+            path = read_c_string(fd, args[path_arg], len(DEV_RANDOM) + 1)
+            if nr == NR_OPENAT2:  # flags: the first field of struct open_how
+                flags = int.from_bytes(os.pread(fd, 8, args[2]), "little")
+            else:
+                flags = args[path_arg + 1]
+        except OSError:
+            return None, 0
+        finally:
+            os.close(fd)
+        return (path, flags) if self._valid(notif.id) else (None, 0)
 
     def become_ready(self):
         self.ready = True
@@ -465,15 +539,26 @@ class Supervisor:
         return self.wait_status
 
 
+def read_c_string(fd, address, limit):
+    """At most *limit* bytes of the C string at *address* of /proc/PID/mem
+    *fd*, without its NUL.  Never reads past the string's page unless the
+    string goes on."""
+    page = os.sysconf("SC_PAGE_SIZE")
+    data = os.pread(fd, min(limit, page - address % page), address)
+    if b"\0" not in data and 0 < len(data) < limit:
+        data += os.pread(fd, limit - len(data), address + len(data))
+    return data.split(b"\0", 1)[0]
+
+
 # --- Process plumbing -------------------------------------------------------
 
 
-def _exec_child(sock, arch, command, old_mask):
+def _exec_child(sock, arch, opens, command, old_mask):
     """In the forked child: install the filter, hand over fd, exec."""
     code = 125
     try:
         try:
-            listener = install_filter(arch)
+            listener = install_filter(arch, opens)
         except OSError as e:
             print(f"rngsim: cannot install the seccomp filter: {e.strerror}",
                   file=sys.stderr)
@@ -536,7 +621,7 @@ def supervise(command, policy, deadline_after, ready_on_signal):
     pid = os.fork()
     if pid == 0:
         parent_sock.close()
-        _exec_child(child_sock, arch, command, old_mask)
+        _exec_child(child_sock, arch, policy.dev_random, command, old_mask)
     child_sock.close()
     _, fds, _, _ = socket.recv_fds(parent_sock, 1, 1)
     parent_sock.close()
@@ -570,7 +655,8 @@ def run(args):
         args.parser.error("COMMAND is missing")
     refuse = errno.ENOSYS if args.no_getrandom else (
         errno.EPERM if args.eperm else 0)
-    policy = Policy(refuse_errno=refuse, no_insecure=args.no_insecure)
+    policy = Policy(refuse_errno=refuse, no_insecure=args.no_insecure,
+                    dev_random=args.block_dev_random)
     try:
         code, stats = supervise(command, policy, args.ready_after,
                                 args.ready_on_signal)
@@ -609,6 +695,9 @@ def add_parser(sub):
                         help="every getrandom() fails with EPERM")
     kernel.add_argument("--no-insecure", action="store_true",
                         help="GRND_INSECURE fails with EINVAL (Linux < 5.6)")
+    parser.add_argument("--block-dev-random", action="store_true",
+                        help="opens of /dev/random wait until the RNG is "
+                        "ready, as its reads do (intercepts every open)")
     parser.add_argument("--stats", metavar="FILE",
                         help="write call and answer counts as JSON")
     parser.add_argument("command", nargs=argparse.REMAINDER,

@@ -8,6 +8,18 @@ from pep522 import config, steps, venvs
 
 IGNORE_FILE = config.ROOT / "tests" / "regrtest-ignore.txt"
 
+# The test modules the series changes, and the classes it adds to them: a
+# skip of one of those is a PEP 522 check that did not run.
+TOUCHED_TESTS = ["test_os", "test_secrets", "test_random"]
+PEP522_TEST_CLASSES = [
+    "URandomNotReadyTests", "URandomFallbackTests", "StartupNotReadyTests",
+    "WaitForSystemRNG_Tests", "TokenBytesWait_Tests", "KernelNotReady_Tests",
+    "TestSystemRNGNotReady",
+]
+# Lib/test/support/rng_helper.py: where its seccomp filter cannot be used,
+# fail rather than skip.  Our own runs always set it.
+REQUIRE_FILTER = {"PYTHONTEST_REQUIRE_RNG_FILTER": "1"}
+
 
 def pytest_command():
     """A Python that has pytest: this one, or a venv made for the tests."""
@@ -44,13 +56,28 @@ def ignored_tests(path=IGNORE_FILE):
     return patterns
 
 
-def regrtest(target, tests, log, extra=()):
-    """Run CPython's regrtest on *target*; return its exit status."""
+def skipped_pep522_tests(log):
+    """The lines of a verbose (-v) regrtest *log* where one of the series'
+    test classes, or one of its tests, was skipped."""
+    text = log.read_text(errors="replace")
+    return [line.strip() for line in text.splitlines()
+            if "... skipped" in line
+            and any(f".{name}" in line for name in PEP522_TEST_CLASSES)]
+
+
+def regrtest(target, tests, log, extra=(), env=None, wrap=None, where=""):
+    """Run CPython's regrtest on *target*; return its exit status.
+
+    *env* adds to the environment; *wrap* turns the command into the one
+    to run (e.g. inside a chroot, described by *where*).
+    """
     ignores = [arg for p in ignored_tests() for arg in ("--ignore", p)]
     command = [target.python, "-m", "test", *extra, *ignores, *tests]
-    with steps.Step(f"regrtest: {target.name} {' '.join(tests) or 'all'}",
-                    log) as step:
-        status = step.run(command, check=False)
+    if wrap:
+        command = wrap(command)
+    with steps.Step(f"regrtest: {target.name}{where} "
+                    f"{' '.join(tests) or 'all'}", log) as step:
+        status = step.run(command, check=False, env=env)
         summary = [line for line in steps.tail(log, 12).splitlines()
                    if line.startswith(("Result:", "Total", "Tests result"))]
         for line in summary:

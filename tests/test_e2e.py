@@ -31,7 +31,7 @@ from pathlib import Path
 
 import pytest
 
-from pep522 import config, rngsim
+from pep522 import config, rngsim, simrun
 from test_rngsim import RELEASE_LATENCY, TIMEOUT, wait_for_line
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -243,25 +243,55 @@ def test_blocking_io_error_str(raised, call):
 
 # --- secrets waits for the RNG, then returns -------------------------------
 
-# Call -> check of its result.
-WAITING_CALLS = {
-    "secrets.token_bytes(16)":
-        lambda r: isinstance(r, bytes) and len(r) == 16,
-    "secrets.token_hex(16)":
-        lambda r: isinstance(r, str) and len(r) == 32,
-    "secrets.token_urlsafe(16)":
-        lambda r: isinstance(r, str) and len(r) == 22,
-    "secrets.choice('abcdef')": lambda r: r in "abcdef" and len(r) == 1,
-    "secrets.randbelow(1000)": lambda r: 0 <= r < 1000,
-    "secrets.randbits(64)": lambda r: 0 <= r < 2**64,
-    "secrets.wait_for_system_rng()": lambda r: r is None,
+@dataclasses.dataclass(frozen=True)
+class WaitCase:
+    """A call that must wait for the RNG, under rngsim OPTIONS."""
+
+    call: str
+    check: object          # the call's result -> bool
+    options: tuple = ()
+    prelude: str = ""      # run before the call
+    waits_in: str = "blocking"   # the kind of call rngsim holds
+
+
+# Case -> how to run it.  wait_for_system_rng() has three ways to wait:
+# getrandom(); /dev/random when getrandom() is refused (EPERM, as under a
+# systemd SystemCallFilter=) or missing (ENOSYS); and, without
+# os.getrandom(), the PEP's generic path: os.urandom(), /dev/random, poll.
+WAITING = {
+    "secrets.token_bytes(16)": WaitCase(
+        "secrets.token_bytes(16)",
+        lambda r: isinstance(r, bytes) and len(r) == 16),
+    "secrets.token_hex(16)": WaitCase(
+        "secrets.token_hex(16)", lambda r: isinstance(r, str) and len(r) == 32),
+    "secrets.token_urlsafe(16)": WaitCase(
+        "secrets.token_urlsafe(16)",
+        lambda r: isinstance(r, str) and len(r) == 22),
+    "secrets.choice('abcdef')": WaitCase(
+        "secrets.choice('abcdef')", lambda r: r in "abcdef" and len(r) == 1),
+    "secrets.randbelow(1000)": WaitCase(
+        "secrets.randbelow(1000)", lambda r: 0 <= r < 1000),
+    "secrets.randbits(64)": WaitCase(
+        "secrets.randbits(64)", lambda r: 0 <= r < 2**64),
+    "secrets.wait_for_system_rng()": WaitCase(
+        "secrets.wait_for_system_rng()", lambda r: r is None),
+    "wait_for_system_rng(), getrandom() EPERM": WaitCase(
+        "secrets.wait_for_system_rng()", lambda r: r is None,
+        options=("--eperm",), waits_in="dev_random"),
+    "wait_for_system_rng(), getrandom() ENOSYS": WaitCase(
+        "secrets.wait_for_system_rng()", lambda r: r is None,
+        options=("--no-getrandom",), waits_in="dev_random"),
+    "wait_for_system_rng(), no os.getrandom()": WaitCase(
+        "secrets.wait_for_system_rng()", lambda r: r is None,
+        prelude="del os.getrandom", waits_in="dev_random"),
 }
 
 # The child says when it calls; when the call returns it prints
 # time.monotonic() (CLOCK_MONOTONIC, the same clock system-wide on Linux,
 # so comparable with the test's) and the CPU time the call used.
 WAITING_CHILD = """
-    import secrets, sys, time
+    import os, secrets, sys, time
+    {prelude}
     print("calling", flush=True)
     cpu = time.process_time()
     result = {call}
@@ -288,16 +318,18 @@ def waited(python, tmp):
     seconds, then make it ready for one child after the other."""
     procs = {}
     try:
-        for i, call in enumerate(WAITING_CALLS):
+        for i, (name, case) in enumerate(WAITING.items()):
             stats = tmp / f"waited-{i}.json"
-            procs[call] = (start_sim(python, ["--ready-on-signal"],
-                                     WAITING_CHILD.format(call=call), stats),
+            child = WAITING_CHILD.format(call=case.call, prelude=case.prelude)
+            procs[name] = (start_sim(python, ["--ready-on-signal",
+                                              "--block-dev-random",
+                                              *case.options], child, stats),
                            stats)
         for proc, _ in procs.values():
             assert wait_for_line(proc) == "calling"
         time.sleep(WAIT)
         results = {}
-        for call, (proc, stats) in procs.items():
+        for name, (proc, stats) in procs.items():
             sent = time.monotonic()
             proc.send_signal(signal.SIGUSR1)
             line = read_line(proc)
@@ -308,7 +340,7 @@ def waited(python, tmp):
                 result = ast.literal_eval(result)
             except ValueError:  # it failed: the tests show stderr
                 returned = cpu = result = math.nan
-            results[call] = Waited(sent, returned, cpu, result,
+            results[name] = Waited(sent, returned, cpu, result,
                                    proc.returncode, err, read_stats(stats))
         return results
     finally:
@@ -317,41 +349,42 @@ def waited(python, tmp):
             proc.wait()
 
 
-@pytest.mark.parametrize("call", WAITING_CALLS)
-def test_secrets_call_does_not_return_before_ready(waited, call):
-    assert waited[call].returned >= waited[call].sent, waited[call].stderr
+@pytest.mark.parametrize("case", WAITING)
+def test_waiting_call_does_not_return_before_ready(waited, case):
+    assert waited[case].returned >= waited[case].sent, waited[case].stderr
 
 
-@pytest.mark.parametrize("call", WAITING_CALLS)
-def test_secrets_call_exits_successfully(waited, call):
-    assert waited[call].returncode == 0, waited[call].stderr
+@pytest.mark.parametrize("case", WAITING)
+def test_waiting_call_exits_successfully(waited, case):
+    assert waited[case].returncode == 0, waited[case].stderr
 
 
-@pytest.mark.parametrize("call", WAITING_CALLS)
-def test_secrets_call_result(waited, call):
-    assert WAITING_CALLS[call](waited[call].result), waited[call].result
+@pytest.mark.parametrize("case", WAITING)
+def test_waiting_call_result(waited, case):
+    assert WAITING[case].check(waited[case].result), waited[case].result
 
 
-@pytest.mark.parametrize("call", WAITING_CALLS)
-def test_secrets_call_returns_promptly_once_ready(waited, call):
-    latency = waited[call].returned - waited[call].sent
-    assert latency < RELEASE_LATENCY, waited[call].stderr
+@pytest.mark.parametrize("case", WAITING)
+def test_waiting_call_returns_promptly_once_ready(waited, case):
+    latency = waited[case].returned - waited[case].sent
+    assert latency < RELEASE_LATENCY, waited[case].stderr
 
 
-@pytest.mark.parametrize("call", WAITING_CALLS)
-def test_secrets_call_uses_no_cpu_while_waiting(waited, call):
-    assert waited[call].cpu < WAIT_CPU_LIMIT, waited[call].stderr
+@pytest.mark.parametrize("case", WAITING)
+def test_waiting_call_uses_no_cpu_while_waiting(waited, case):
+    assert waited[case].cpu < WAIT_CPU_LIMIT, waited[case].stderr
 
 
-@pytest.mark.parametrize("call", WAITING_CALLS)
-def test_secrets_call_sleeps_in_one_blocking_getrandom(waited, call):
-    answers = waited[call].stats["answers"]
-    assert (answers["held"], answers["released"]) == (1, 1)
+@pytest.mark.parametrize("case", WAITING)
+def test_waiting_call_sleeps_in_one_kernel_call(waited, case):
+    stats = waited[case].stats
+    assert (stats["answers"]["held"], stats["answers"]["released"]) == (1, 1)
+    assert stats["calls"][WAITING[case].waits_in] == 1
 
 
-@pytest.mark.parametrize("call", WAITING_CALLS)
-def test_secrets_call_gets_no_secure_bytes_before_ready(waited, call):
-    assert waited[call].stats["bytes_before_ready"] == 0
+@pytest.mark.parametrize("case", WAITING)
+def test_waiting_call_gets_no_secure_bytes_before_ready(waited, case):
+    assert waited[case].stats["bytes_before_ready"] == 0
 
 
 # --- One getrandom() per call once ready -----------------------------------
@@ -485,7 +518,6 @@ FALLBACK_CALLS = {
     "os.urandom(16)": lambda r: isinstance(r, bytes) and len(r) == 16,
     "secrets.token_bytes(16)":
         lambda r: isinstance(r, bytes) and len(r) == 16,
-    "secrets.wait_for_system_rng()": lambda r: r is None,
     "random.SystemRandom().random()": lambda r: 0.0 <= r < 1.0,
 }
 
@@ -603,38 +635,17 @@ SIDE_EFFECTS = {
 OK, TIMEOUT_STATUS, NOT_BUILT = "ok", "timeout", "not built"
 
 
-# The sweep starts the simulator about 560 times: rather than through
-# `python3 -m pep522`, which imports the whole CLI (most of the
-# supervisor's 0.13 s of CPU), through rngsim's own parser and run(), and
-# without the site module.
-SWEEP_SIM = [sys.executable, "-S", "-c", """if True:
-    import argparse, sys
-    from pep522 import rngsim
-    parser = argparse.ArgumentParser(prog="pep522")
-    rngsim.add_parser(parser.add_subparsers())
-    args = parser.parse_args(sys.argv[1:])
-    sys.exit(args.func(args))
-""", "rngsim"]
-
-
+# The sweep starts the simulator about 560 times: through simrun's cheap
+# way of starting it.
 def run_limited(argv, timeout=SWEEP_TIMEOUT):
-    """Run argv in its own process group; return "ok", "timeout" or the
-    last line of stderr.
-
-    On timeout the whole group (supervisor and interpreter) is killed.
-    """
-    proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
-    try:
-        _, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.communicate()
+    """Run argv; return "ok", "timeout" or the last line of stderr."""
+    ended = simrun.run_limited(argv, timeout)
+    if ended.timed_out:
         return TIMEOUT_STATUS
-    if proc.returncode == 0:
+    if ended.returncode == 0:
         return OK
-    lines = err.strip().splitlines() or [f"exit status {proc.returncode}"]
+    lines = (ended.stderr.strip().splitlines()
+             or [f"exit status {ended.returncode}"])
     return lines[-1]
 
 
@@ -648,7 +659,7 @@ def sweep_one(python, module):
     if module in SIDE_EFFECTS:
         return SIDE_EFFECTS[module]
     code = f"import {module}"
-    status = run_limited([*SWEEP_SIM, "--never-ready", "--", str(python),
+    status = run_limited([*simrun.SIM, "--never-ready", "--", str(python),
                           *ISOLATED, "-c", code])
     if status == OK:
         return status

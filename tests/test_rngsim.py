@@ -101,6 +101,44 @@ def test_classify_droppable_mmap_is_vdso_setup():
     assert rngsim.classify(ARCH, ARCH.nr_mmap, args) == "vdso_setup"
 
 
+@pytest.mark.parametrize("nr", sorted(ARCH.opens))
+@pytest.mark.parametrize("opened, kind", [
+    ((b"/dev/random", os.O_RDONLY), "dev_random"),
+    ((b"/dev/random", os.O_RDONLY | os.O_CLOEXEC), "dev_random"),
+    ((b"/dev/random", os.O_RDONLY | os.O_NONBLOCK), "open"),
+    ((b"/dev/urandom", os.O_RDONLY), "open"),
+    ((b"/dev/randomness", os.O_RDONLY), "open"),
+    ((None, 0), "open"),  # the path could not be read
+])
+def test_classify_opens(nr, opened, kind):
+    assert rngsim.classify(ARCH, nr, [0] * 6, opened) == kind
+
+
+@pytest.mark.parametrize("policy", [rngsim.Policy(),
+                                    rngsim.Policy(errno.EPERM),
+                                    rngsim.Policy(errno.ENOSYS)])
+def test_decide_dev_random_waits_until_ready_whatever_getrandom_does(policy):
+    assert rngsim.decide("dev_random", policy, False) == rngsim.HOLD
+    assert rngsim.decide("dev_random", policy, True) == rngsim.CONTINUE
+    assert rngsim.decide("open", policy, False) == rngsim.CONTINUE
+
+
+@pytest.mark.parametrize("where", ["middle", "page end"])
+def test_read_c_string_from_proc_mem(where):
+    import ctypes
+    page = os.sysconf("SC_PAGE_SIZE")
+    buf = ctypes.create_string_buffer(3 * page)
+    base = ctypes.addressof(buf)
+    start = base + page - base % page + (100 if where == "middle" else page - 5)
+    ctypes.memmove(start, b"/dev/random\0", 12)
+    fd = os.open("/proc/self/mem", os.O_RDONLY)
+    try:
+        assert rngsim.read_c_string(fd, start, 12) == b"/dev/random"
+        assert rngsim.read_c_string(fd, start, 5) == b"/dev/"
+    finally:
+        os.close(fd)
+
+
 def test_classify_huge_getrandom_is_an_ordinary_call():
     # glibc asks the vDSO function, not the syscall, for its parameters
     # with a length of ~0UL; as a syscall it is just a blocking getrandom.
@@ -137,9 +175,10 @@ def test_ioctl_numbers():
     assert rngsim.NOTIF_ID_VALID == 0x40082102
 
 
+@pytest.mark.parametrize("opens", [False, True])
 @pytest.mark.parametrize("arch", sorted(rngsim.ARCHES))
-def test_filter_jumps_stay_inside_program(arch):
-    prog = rngsim.build_filter(rngsim.ARCHES[arch])
+def test_filter_jumps_stay_inside_program(arch, opens):
+    prog = rngsim.build_filter(rngsim.ARCHES[arch], opens)
     for pc, (code, jt, jf, _) in enumerate(prog):
         if code & 0x07 == 0x05:  # BPF_JMP
             assert pc + 1 + max(jt, jf) < len(prog)
@@ -178,10 +217,12 @@ def test_nonblocking_works_after_ready():
     assert proc.stdout.strip() == "1"
 
 
-@pytest.mark.parametrize("call", ["os.getrandom(16)", "os.urandom(16)"])
+@pytest.mark.parametrize("call", [
+    "os.getrandom(16)", "os.urandom(16)",
+    "open('/dev/random', 'rb', buffering=0).read(1)"])
 def test_blocking_call_returns_when_ready(call):
     started = time.monotonic()
-    proc = run_sim(["--ready-after", "1"], f"""
+    proc = run_sim(["--ready-after", "1", "--block-dev-random"], f"""
         import os, time
         t0 = time.monotonic()
         {call}
@@ -192,6 +233,23 @@ def test_blocking_call_returns_when_ready(call):
     assert t1 - t0 >= 1.0 - STARTUP_MARGIN  # blocked in that very call
     # How soon it returns once ready is measured without the child's
     # startup time in test_ready_on_signal_holds_until_sigusr1.
+
+
+def test_dev_random_is_not_held_by_default():
+    proc = run_sim(["--never-ready"], """
+        print(len(open('/dev/random', 'rb', buffering=0).read(1)))
+    """)
+    assert (proc.returncode, proc.stdout.strip()) == (0, "1"), proc.stderr
+
+
+def test_nonblocking_open_of_dev_random_is_not_held():
+    proc = run_sim(["--never-ready", "--block-dev-random"], """
+        import os
+        os.close(os.open("/dev/random", os.O_RDONLY | os.O_NONBLOCK))
+        with open("/dev/urandom", "rb") as f:
+            print(len(f.read(4)))
+    """)
+    assert (proc.returncode, proc.stdout.strip()) == (0, "4"), proc.stderr
 
 
 def test_held_call_costs_no_cpu():
