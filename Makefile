@@ -5,6 +5,8 @@
 #   CONFIGURE_ARGS="..."    extra options for CPython's configure
 #   PREFIX=/opt/python      installation prefix for `make install`
 #   STOCK=1                 the release without our series (build/<v>-stock)
+#   ARCH=aarch64            cross-build for an architecture of arches.toml
+#                           (build/<v>[-stock]-<arch>); with boot-test, boot it
 
 PYTHON3 ?= python3
 TOOL = $(PYTHON3) -m pep522
@@ -15,12 +17,13 @@ BUILD_OPTS = $(TARGET) --configure-args="$(CONFIGURE_ARGS)" \
 	$(if $(PREFIX),--prefix=$(PREFIX))
 
 .PHONY: all build obtain tree checkout export install test test-full \
-	boot-test bench debian debian-packages boot-systemd docs dist
+	boot-test boot-libtest bench impact debian debian-packages boot-systemd \
+	docs dist
 
 all: build
 
 build:
-	@$(TOOL) build $(BUILD_OPTS)
+	@$(TOOL) $(if $(ARCH),cross --arch=$(ARCH) $(TARGET),build $(BUILD_OPTS))
 
 install:
 	@$(TOOL) install $(BUILD_OPTS)
@@ -34,14 +37,25 @@ test-full:
 obtain tree checkout export:
 	@$(TOOL) $@ $(TARGET)
 
-# The early-boot check in QEMU (see README); BOOT_ARGS="--quick" for a
-# shorter run.
+# The early-boot check in QEMU (docs/early-boot.md); BOOT_ARGS="--quick"
+# for a shorter run, ARCH=aarch64 for another architecture (cross-built).
+BOOT = $(TOOL) boot $(if $(VERSION),--version=$(VERSION)) \
+	$(if $(ARCH),--arch=$(ARCH)) $(BOOT_ARGS)
 boot-test:
-	@$(TOOL) boot $(if $(VERSION),--version=$(VERSION)) $(BOOT_ARGS)
+	@$(BOOT)
+
+# CPython's PEP 522 test classes and rngsim inside the guest.
+boot-libtest:
+	@$(BOOT) --libtest
 
 # Patched against stock, side by side, with pyperf (not part of `test`).
 bench:
 	@$(TOOL) bench $(RELEASE)
+
+# Which of the top N PyPI packages raise or wait (docs/impact.md; not
+# part of `test`).  IMPACT_ARGS="requests -r FILE" for other packages.
+impact:
+	@$(TOOL) impact $(RELEASE) $(or $(IMPACT_ARGS),--top 200 --probes)
 
 # For packagers: the series on Debian's package, the docs, a tarball.
 debian:

@@ -20,8 +20,9 @@ instead of hanging boot.  This command shows both on a real boot:
 3. an ext4 image made with `mke2fs -d` (no loop mount), fresh for every
    boot, so it never carries a random seed file;
 4. booted with QEMU (software emulation, the CPU and boot loader not
-   trusted for entropy, no virtio-rng: pep522.boot's machine), the
-   kernel and initrd taken from the image's /boot;
+   trusted for entropy, no virtio-rng: pep522.machine, this machine's
+   architecture in arches.toml), the kernel and initrd taken from the
+   image's /boot;
 5. the timeline read from the console: the units write their events to
    /dev/kmsg, beside the kernel's "random: crng init done".
 
@@ -34,10 +35,9 @@ import pathlib
 import re
 import shutil
 import subprocess
-import time
 
-from pep522 import (boot, build, chroot, config, debian_packages, options,
-                    steps)
+from pep522 import (arches, build, chroot, config, debian_packages, machine,
+                    options, steps)
 from pep522.errors import Error
 
 UNITS_DIR = pathlib.Path(__file__).resolve().parent / "systemd_units"
@@ -46,20 +46,14 @@ GUEST_SCRIPT = "usr/local/lib/pep522/pep522_boot.py"
 UNITS = {"pep522-early.service": "sysinit.target",
          "pep522-recipe.service": "sysinit.target",
          "pep522-end.service": "multi-user.target"}
+# With the architecture's kernel package (arches.toml).
 IMAGE_PACKAGES = ("systemd", "systemd-sysv", "udev", "kmod",
-                  "linux-image-amd64", "initramfs-tools", "python3")
+                  "initramfs-tools", "python3")
 # Our packages in the patched image; the stock one gets the archive's.
 PYTHON_DEBS = ["{p}", "{p}-minimal", "lib{p}-minimal", "lib{p}-stdlib"]
-HOST_PACKAGES = ["qemu-system-x86", "e2fsprogs"]
+HOST_PACKAGES = ["e2fsprogs"]
 KINDS = ("patched", "stock")
-
-# pep522.boot's kernel arguments (serial console, nothing trusted for
-# entropy), with the kernel's messages on the console (not "quiet") and
-# no rate limit on the units' writes to /dev/kmsg.
-KERNEL_ARGS = ["root=/dev/vda", "rw", "printk.devkmsg=on",
-               *[arg for arg in boot.KERNEL_ARGS if arg != "quiet"]]
 IMAGE_SPARE_MB = 512
-END_MARKER = "pep522-boot: end"
 DEFAULT_TIMEOUT = 900
 # A fixed machine id: not a first boot (no systemd-firstboot questions),
 # and the same image bytes for the same packages.
@@ -72,8 +66,9 @@ def boot_dir(kind):
 
 # --- The root filesystem and its image ---------------------------------------
 
-def image_spec(suite, kind, debs=()):
-    return chroot.Spec(suite, variant="minbase", include=IMAGE_PACKAGES,
+def image_spec(arch, suite, kind, debs=()):
+    return chroot.Spec(suite, variant="minbase",
+                       include=(*IMAGE_PACKAGES, arch.kernel_package),
                        debs=tuple(debs), tag=f"boot-{kind}")
 
 
@@ -145,45 +140,20 @@ def make_image(root, kind, step):
 
 # --- Booting -----------------------------------------------------------------
 
-def qemu_argv(vmlinuz, initrd, image, serial_log):
-    """pep522.boot's machine, with the image as a virtio disk."""
-    return [boot.QEMU, "-nodefaults", "-no-user-config", "-accel", "tcg",
-            "-cpu", boot.CPU, "-smp", "1", "-m", str(boot.MEMORY_MB),
-            "-display", "none", "-monitor", "none",
-            "-serial", f"file:{serial_log}", "-no-reboot",
-            "-kernel", str(vmlinuz), "-initrd", str(initrd),
-            "-drive", f"file={image},format=raw,if=virtio",
-            "-append", " ".join(KERNEL_ARGS)]
+def kernel_args(arch):
+    """pep522.machine's kernel arguments (serial console, nothing trusted
+    for entropy) with the image as root, the kernel's messages on the
+    console (not "quiet") and no rate limit on the units' writes to
+    /dev/kmsg."""
+    return ["root=/dev/vda", "rw", "printk.devkmsg=on",
+            *[arg for arg in machine.kernel_args(arch) if arg != "quiet"]]
 
 
-def run_qemu(argv, serial_log, timeout, end_marker=END_MARKER):
-    """Run QEMU until the guest powers off; its wall time in seconds.
-
-    A boot that does not reach *end_marker* in *timeout* seconds (or
-    stops without it) is an error quoting the console's tail.
-    """
-    serial_log.write_text("")
-    qemu_log = serial_log.with_suffix(".qemu.log")
-    start = time.monotonic()
-    with open(qemu_log, "w") as out:
-        out.write(" ".join(argv) + "\n")
-        out.flush()
-        try:
-            subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=out,
-                           stderr=subprocess.STDOUT, timeout=timeout)
-        except subprocess.TimeoutExpired:
-            raise Error(f"the boot did not reach its end marker in "
-                        f"{timeout} s; console log: "
-                        f"{steps.display(serial_log)}\n"
-                        f"{steps.tail(serial_log)}",
-                        hint="see the log; --timeout SECONDS gives it "
-                             "longer") from None
-    if end_marker not in serial_log.read_text(errors="replace"):
-        raise Error(f"the boot ended before its end marker; console log: "
-                    f"{steps.display(serial_log)}, QEMU's: "
-                    f"{steps.display(qemu_log)}\n"
-                    f"{steps.tail(serial_log) or steps.tail(qemu_log)}")
-    return time.monotonic() - start
+def qemu_argv(arch, vmlinuz, initrd, image, serial_log):
+    """pep522.machine's QEMU, with the image as a virtio disk."""
+    return [*machine.qemu_argv(arch, vmlinuz, initrd, serial_log,
+                               kernel_args(arch)),
+            "-drive", f"file={image},format=raw,if=virtio"]
 
 
 # --- The timeline ------------------------------------------------------------
@@ -304,20 +274,22 @@ class Boot:
     log: pathlib.Path
 
 
-def boot_kind(suite, kind, debs, timeout):
+def boot_kind(arch, suite, kind, debs, timeout):
     """Make the image of *kind* and boot it once; its Boot."""
     out = boot_dir(kind)
-    root = chroot.ensure(image_spec(suite, kind, debs),
+    root = chroot.ensure(image_spec(arch, suite, kind, debs),
                          out / "logs" / "mmdebstrap.log")
     install_units(root)
     with steps.Step(f"boot-systemd: {kind}: mke2fs -d (ext4 image)",
                     out / "logs" / "image.log") as step:
         image, vmlinuz, initrd = make_image(root, kind, step)
-    serial_log = out / "logs" / "console.log"
+    serial_log = out / "logs" / "boot.serial.log"
     steps.say(f"boot-systemd: {kind}: booting {vmlinuz.name} under QEMU "
               f"(TCG; 1-3 minutes) (log: {steps.display(serial_log)})")
-    seconds = run_qemu(qemu_argv(vmlinuz, initrd, image, serial_log),
-                       serial_log, timeout)
+    seconds, _ = machine.run(qemu_argv(arch, vmlinuz, initrd, image,
+                                       serial_log),
+                             serial_log, f"the boot of the {kind} image",
+                             timeout)
     steps.say(f"  done in {seconds:.0f}s")
     return Boot(kind, parse_console(serial_log.read_text(errors="replace")),
                 seconds, serial_log)
@@ -326,9 +298,11 @@ def boot_kind(suite, kind, debs, timeout):
 def run(args):
     release = config.release(args.version)
     chroot.require_root("make boot-systemd")
+    arch = arches.get()
+    deps_log = config.BUILD / "boot-systemd" / "deps.log"
+    machine.ensure_qemu(arch, deps_log)
     build.install_debian_packages(
-        build.missing_debian_packages(HOST_PACKAGES),
-        config.BUILD / "boot-systemd" / "deps.log")
+        build.missing_debian_packages(HOST_PACKAGES), deps_log)
     kinds = args.kinds or KINDS
     pkgs, debs = debian_packages.Packages(release), []
     if "patched" in kinds:
@@ -336,7 +310,7 @@ def run(args):
     boots = {}
     for kind in kinds:
         ours = python_debs(pkgs, debs) if kind == "patched" else ()
-        boots[kind] = boot_kind(pkgs.suite, kind, ours, args.timeout)
+        boots[kind] = boot_kind(arch, pkgs.suite, kind, ours, args.timeout)
     lines = table({kind: b.events for kind, b in boots.items()})
     lines.append("")
     for kind, b in boots.items():

@@ -9,9 +9,9 @@ The Makefile is a thin front door to these.
 import argparse
 import sys
 
-from pep522 import (bench, boot, boot_systemd, build, config, debian,
-                    debian_packages, dist, docs, export, options, rngsim,
-                    source, steps, testing)
+from pep522 import (bench, boot, boot_systemd, build, config, cross,
+                    debian, debian_packages, dist, docs, export, impact,
+                    options, rngsim, source, steps, testing)
 from pep522.errors import Error
 
 
@@ -121,8 +121,8 @@ def main(argv=None):
         p.set_defaults(func=func)
     sub.choices["test"].add_argument("pytest_args", nargs="*",
                                      help="extra arguments for pytest")
-    for module in (rngsim, boot, boot_systemd, bench, debian,
-                   debian_packages, docs, dist):
+    for module in (rngsim, boot, boot_systemd, cross, bench, debian,
+                   debian_packages, docs, dist, impact):
         module.add_parser(sub)
     args = parser.parse_args(argv)
     try:

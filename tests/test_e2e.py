@@ -31,7 +31,7 @@ from pathlib import Path
 
 import pytest
 
-from pep522 import config, rngsim
+from pep522 import config, rngsim, simrun
 from test_rngsim import RELEASE_LATENCY, TIMEOUT, wait_for_line
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -635,38 +635,17 @@ SIDE_EFFECTS = {
 OK, TIMEOUT_STATUS, NOT_BUILT = "ok", "timeout", "not built"
 
 
-# The sweep starts the simulator about 560 times: rather than through
-# `python3 -m pep522`, which imports the whole CLI (most of the
-# supervisor's 0.13 s of CPU), through rngsim's own parser and run(), and
-# without the site module.
-SWEEP_SIM = [sys.executable, "-S", "-c", """if True:
-    import argparse, sys
-    from pep522 import rngsim
-    parser = argparse.ArgumentParser(prog="pep522")
-    rngsim.add_parser(parser.add_subparsers())
-    args = parser.parse_args(sys.argv[1:])
-    sys.exit(args.func(args))
-""", "rngsim"]
-
-
+# The sweep starts the simulator about 560 times: through simrun's cheap
+# way of starting it.
 def run_limited(argv, timeout=SWEEP_TIMEOUT):
-    """Run argv in its own process group; return "ok", "timeout" or the
-    last line of stderr.
-
-    On timeout the whole group (supervisor and interpreter) is killed.
-    """
-    proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
-    try:
-        _, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.communicate()
+    """Run argv; return "ok", "timeout" or the last line of stderr."""
+    ended = simrun.run_limited(argv, timeout)
+    if ended.timed_out:
         return TIMEOUT_STATUS
-    if proc.returncode == 0:
+    if ended.returncode == 0:
         return OK
-    lines = err.strip().splitlines() or [f"exit status {proc.returncode}"]
+    lines = (ended.stderr.strip().splitlines()
+             or [f"exit status {ended.returncode}"])
     return lines[-1]
 
 
@@ -680,7 +659,7 @@ def sweep_one(python, module):
     if module in SIDE_EFFECTS:
         return SIDE_EFFECTS[module]
     code = f"import {module}"
-    status = run_limited([*SWEEP_SIM, "--never-ready", "--", str(python),
+    status = run_limited([*simrun.SIM, "--never-ready", "--", str(python),
                           *ISOLATED, "-c", code])
     if status == OK:
         return status

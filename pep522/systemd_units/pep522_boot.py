@@ -48,6 +48,7 @@ def end():
         print(f"$ {' '.join(argv)}", flush=True)
         subprocess.run(argv)
     mark("end")
+    print("@@pep522 done", flush=True)   # pep522.machine's end marker
     subprocess.run(["systemctl", "poweroff", "--no-block"])
 
 
