@@ -34,7 +34,7 @@ import os
 import shutil
 import subprocess
 
-from pep522 import chroot, config, debian, options, steps, testing
+from pep522 import build, chroot, config, debian, options, steps, testing
 from pep522.errors import Error
 
 BUILD_OPTIONS = f"nocheck nopgo nolto parallel={os.cpu_count()}"
@@ -184,7 +184,7 @@ def build_packages(pkgs, dsc, stamp):
         chroot.run(root, build_dep_command(), step, binds=[pkgs.work],
                    cwd=str(src), env={"DEBIAN_FRONTEND": "noninteractive"})
     with steps.Step(f"debian-packages: DEB_BUILD_OPTIONS=\"{BUILD_OPTIONS}\" "
-                    f"{' '.join(BUILD_COMMAND[3:])} (about 30 minutes on 2 "
+                    f"{' '.join(BUILD_COMMAND[3:])} (30-70 minutes on 2 "
                     "cores)", pkgs.logs / "build.log") as step:
         env = {"DEB_BUILD_OPTIONS": BUILD_OPTIONS}
         chroot.run(root, BUILD_COMMAND, step, binds=[pkgs.work],
@@ -306,6 +306,9 @@ def ensure_packages(release):
     """The .debs of *release* with our series: built, or reused."""
     pkgs = Packages(release)
     chroot.require_root("make debian-packages")
+    # dpkg-source unpacks the source package on the host.
+    build.install_debian_packages(
+        build.missing_debian_packages(["dpkg-dev"]), pkgs.logs / "deps.log")
     names = debian.export_quilt(release, pkgs.quilt)
     steps.say(f"debian-packages: {len(names)} patches exported to "
               f"{steps.display(pkgs.quilt)}/")
