@@ -10,6 +10,8 @@
 #   PREFIX=/opt/python      installation prefix for `make install`
 #   STOCK=1                 the release without our series (build/<v>-stock)
 #   VARIANT=debug           a build variant of variants.toml (build/<v>-<variant>)
+#   ARCH=aarch64            cross-build for an architecture of arches.toml
+#                           (build/<v>[-stock]-<arch>); with boot-test, boot it
 
 PYTHON3 ?= python3
 TOOL = $(PYTHON3) -m pep522
@@ -21,12 +23,13 @@ BUILD_OPTS = $(TARGET) --configure-args="$(CONFIGURE_ARGS)" \
 	$(if $(PREFIX),--prefix=$(PREFIX))
 
 .PHONY: all build obtain tree checkout export port install test test-full \
-	boot-test bench impact debian docs dist test-variants
+	boot-test boot-libtest bench impact debian debian-packages boot-systemd \
+	docs dist test-variants
 
 all: build
 
 build:
-	@$(TOOL) build $(BUILD_OPTS)
+	@$(TOOL) $(if $(ARCH),cross --arch=$(ARCH) $(TARGET),build $(BUILD_OPTS))
 
 install:
 	@$(TOOL) install $(BUILD_OPTS)
@@ -53,10 +56,16 @@ port:
 	@$(TOOL) port $(RELEASE) $(if $(FROM),--from=$(FROM)) \
 		$(if $(SINCE),--since=$(SINCE)) $(if $(CONTINUE),--continue)
 
-# The early-boot check in QEMU (see README); BOOT_ARGS="--quick" for a
-# shorter run.
+# The early-boot check in QEMU (docs/early-boot.md); BOOT_ARGS="--quick"
+# for a shorter run, ARCH=aarch64 for another architecture (cross-built).
+BOOT = $(TOOL) boot $(if $(VERSION),--version=$(VERSION)) \
+	$(if $(ARCH),--arch=$(ARCH)) $(BOOT_ARGS)
 boot-test:
-	@$(TOOL) boot $(if $(VERSION),--version=$(VERSION)) $(BOOT_ARGS)
+	@$(BOOT)
+
+# CPython's PEP 522 test classes and rngsim inside the guest.
+boot-libtest:
+	@$(BOOT) --libtest
 
 # Patched against stock, side by side, with pyperf (not part of `test`).
 bench:
@@ -70,6 +79,16 @@ impact:
 # For packagers: the series on Debian's package, the docs, a tarball.
 debian:
 	@$(TOOL) debian $(if $(VERSION),--version=$(VERSION))
+
+# Debian's own python3.13 packages built with the series in a chroot,
+# installed and tested there (about 30 minutes; not part of `test`).
+debian-packages:
+	@$(TOOL) debian-packages $(if $(VERSION),--version=$(VERSION))
+
+# Debian with systemd booting those packages in QEMU: the PEP's
+# ExecStartPre recipe, patched and stock (a few minutes; not in `test`).
+boot-systemd:
+	@$(TOOL) boot-systemd $(if $(VERSION),--version=$(VERSION))
 
 docs dist:
 	@$(TOOL) $@ $(RELEASE)

@@ -33,16 +33,23 @@ HOST_TOOLS = {"mmdebstrap": "mmdebstrap", "unshare": "util-linux"}
 
 @dataclasses.dataclass(frozen=True)
 class Spec:
-    """What a chroot is made of: suite, mmdebstrap variant, packages."""
+    """What a chroot is made of: suite, mmdebstrap variant, packages.
+
+    *debs* are local .deb files (absolute paths) installed with the
+    packages; *tag* tells apart chroots of one suite and variant that
+    hold different packages, so that they do not replace each other.
+    """
 
     suite: str
     variant: str = "buildd"
     include: tuple = ()
     components: tuple = ("main",)
+    debs: tuple = ()
+    tag: str = ""
 
     @property
     def name(self):
-        return f"{self.suite}-{self.variant}"
+        return "-".join(filter(None, (self.suite, self.variant, self.tag)))
 
     @property
     def root(self):
@@ -51,7 +58,33 @@ class Spec:
     def stamp(self, mirror):
         return {"suite": self.suite, "variant": self.variant,
                 "include": sorted(self.include),
-                "components": list(self.components), "mirror": mirror}
+                "components": list(self.components), "mirror": mirror,
+                "debs": {str(deb): source.sha256_of(deb)
+                         for deb in self.debs}}
+
+    def options(self):
+        """mmdebstrap's options for the packages, local .debs included.
+
+        mmdebstrap installs a local .deb given to --include only if the
+        new root holds it at the same path: the setup hooks copy it in,
+        and a customize hook removes the copies.
+        """
+        options = [f"--variant={self.variant}",
+                   f"--components={','.join(self.components)}"]
+        if self.include:
+            options.append(f"--include={','.join(self.include)}")
+        # A value that starts with "/" is one path: one option per .deb.
+        options += [f"--include={deb}" for deb in self.debs]
+        for folder in sorted({str(deb.parent) for deb in self.debs}):
+            debs = [str(deb) for deb in self.debs
+                    if str(deb.parent) == folder]
+            options += [
+                f'--setup-hook=mkdir -p "$1"{shlex.quote(folder)}',
+                f"--setup-hook=copy-in {shlex.join(debs)} "
+                f"{shlex.quote(folder)}",
+                "--customize-hook=rm -f " + " ".join(
+                    f'"$1"{shlex.quote(deb)}' for deb in debs)]
+        return options
 
 
 def require_root(what):
@@ -87,13 +120,11 @@ def ensure(spec, log=None):
     new = spec.root.with_name(spec.root.name + ".new")
     if new.exists():
         shutil.rmtree(new)   # ours, from an interrupted run
-    command = ["mmdebstrap", f"--variant={spec.variant}",
-               f"--components={','.join(spec.components)}"]
-    if spec.include:
-        command.append(f"--include={','.join(spec.include)}")
-    command += [spec.suite, new, mirror]
+    new.parent.mkdir(parents=True, exist_ok=True)
+    command = ["mmdebstrap", *spec.options(), spec.suite, new, mirror]
     with steps.Step(f"chroot: mmdebstrap {spec.suite} ({spec.variant}, "
-                    f"{len(spec.include)} extra packages) into "
+                    f"{len(spec.include) + len(spec.debs)} extra packages) "
+                    "into "
                     f"{steps.display(spec.root)}", log) as step:
         try:
             step.run(command)

@@ -10,8 +10,9 @@ import argparse
 import os
 import sys
 
-from pep522 import (bench, boot, build, config, debian, dist, docs, export,
-                    impact, options, port, rngsim, source, steps, testing,
+from pep522 import (bench, boot, boot_systemd, build, config, cross,
+                    debian, debian_packages, dist, docs, export, impact,
+                    options, port, rngsim, source, steps, testing,
                     variant_checks, variants)
 from pep522.errors import Error
 
@@ -127,8 +128,8 @@ def main(argv=None):
         p.set_defaults(func=func)
     sub.choices["test"].add_argument("pytest_args", nargs="*",
                                      help="extra arguments for pytest")
-    for module in (port, rngsim, boot, bench, debian, docs, dist, impact,
-                   variant_checks):
+    for module in (port, rngsim, boot, boot_systemd, cross, bench, debian,
+                   debian_packages, docs, dist, impact, variant_checks):
         module.add_parser(sub)
     args = parser.parse_args(argv)
     if getattr(args, "cpython_git", None):

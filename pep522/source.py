@@ -19,6 +19,7 @@ import hashlib
 import json
 import os
 import pathlib
+import re
 import shutil
 import subprocess
 
@@ -201,15 +202,22 @@ def one_line_entries(text):
 
 
 class Apt:
-    """apt-get and apt-cache with a configuration private to our cache."""
+    """apt-get and apt-cache with a configuration private to our cache.
 
-    def __init__(self, suites, root=None):
-        self.root = root or cache_dir() / "apt"
+    Without *arch* it knows Debian's source packages of *suites*; with
+    *arch* (a Debian architecture, e.g. arm64) it knows their binary
+    packages of that architecture only, so that `apt-get download` works
+    for a foreign architecture without one being added to the host's dpkg.
+    """
+
+    def __init__(self, suites, root=None, arch=None):
+        self.root = root or cache_dir() / (f"apt-{arch}" if arch else "apt")
         uri, keyring = debian_mirror()
-        lines = [f"deb-src [signed-by={keyring}] {uri} {suite} main"
+        kind = f"deb [arch={arch} " if arch else "deb-src ["
+        lines = [f"{kind}signed-by={keyring}] {uri} {suite} main"
                  for suite in suites]
         sources = self.root / "sources.list"
-        for sub in ("sources.list.d", "lists/partial",
+        for sub in ("sources.list.d", "preferences.d", "lists/partial",
                     "cache/archives/partial"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
         sources.write_text("\n".join(lines) + "\n")
@@ -220,6 +228,19 @@ class Apt:
             "-o", f"Dir::Cache={self.root / 'cache'}",
             "-o", "Debug::NoLocking=1",
         ]
+        if arch:
+            # Nothing of the host's package state or pins: an empty dpkg
+            # status and preferences of our own.
+            status = self.root / "status"
+            status.touch()
+            self.options += [
+                "-o", f"APT::Architecture={arch}",
+                "-o", f"APT::Architectures={arch}",
+                "-o", f"Dir::State::status={status}",
+                "-o", f"Dir::Etc::Preferences={self.root / 'preferences'}",
+                "-o", "Dir::Etc::PreferencesParts="
+                      f"{self.root / 'preferences.d'}",
+            ]
 
     def source_versions(self, package):
         proc = subprocess.run(["apt-cache", *self.options, "showsrc",
@@ -227,6 +248,20 @@ class Apt:
         return [line.split(":", 1)[1].strip()
                 for line in proc.stdout.splitlines()
                 if line.startswith("Version:")]
+
+
+def host_suite(os_release=pathlib.Path("/etc/os-release")):
+    """The codename of this machine's Debian release, e.g. bookworm."""
+    try:
+        text = os_release.read_text()
+    except OSError:
+        text = ""
+    match = re.search(r"^VERSION_CODENAME=\"?([a-z]+)", text, re.M)
+    if not match:
+        raise Error(f"{os_release} names no VERSION_CODENAME: not Debian?",
+                    hint="run this on Debian (or a derivative with "
+                         "Debian's archive in its apt sources)")
+    return match.group(1)
 
 
 def upstream_part(debian_version):

@@ -56,13 +56,19 @@ def ignored_tests(path=IGNORE_FILE):
     return patterns
 
 
+def pep522_test_lines(log, outcome):
+    """The lines of a verbose (-v) regrtest *log* where a test of the
+    series' test classes ended with *outcome* ("ok", "skipped", ...)."""
+    text = log.read_text(errors="replace")
+    return [line.strip() for line in text.splitlines()
+            if f"... {outcome}" in line
+            and any(f".{name}" in line for name in PEP522_TEST_CLASSES)]
+
+
 def skipped_pep522_tests(log):
     """The lines of a verbose (-v) regrtest *log* where one of the series'
     test classes, or one of its tests, was skipped."""
-    text = log.read_text(errors="replace")
-    return [line.strip() for line in text.splitlines()
-            if "... skipped" in line
-            and any(f".{name}" in line for name in PEP522_TEST_CLASSES)]
+    return pep522_test_lines(log, "skipped")
 
 
 def regrtest(target, tests, log, extra=(), env=None, wrap=None, where=""):

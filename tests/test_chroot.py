@@ -48,3 +48,23 @@ def test_run_refuses_without_root(monkeypatch):
     with pytest.raises(Error, match="needs root") as info:
         chroot.run(ROOT, ["true"], step=None)
     assert "sudo" in info.value.hint
+
+
+def test_spec_with_local_debs_copies_them_in(tmp_path):
+    debs = (tmp_path / "a_1_amd64.deb", tmp_path / "b_1_all.deb")
+    for deb in debs:
+        deb.write_bytes(b"x")
+    spec = chroot.Spec("trixie", variant="apt", include=("python3",),
+                       debs=debs, tag="t")
+    assert spec.name == "trixie-apt-t"
+    options = spec.options()
+    # mmdebstrap takes an --include starting with "/" as one path.
+    assert [o for o in options if o.startswith("--include=")] == [
+        "--include=python3", f"--include={debs[0]}", f"--include={debs[1]}"]
+    # mmdebstrap installs a local .deb only if it is at the same path in
+    # the new root.
+    assert f'--setup-hook=mkdir -p "$1"{tmp_path}' in options
+    assert f"--setup-hook=copy-in {debs[0]} {debs[1]} {tmp_path}" in options
+    stamp = spec.stamp("http://deb.example/debian")
+    debs[0].write_bytes(b"y")
+    assert spec.stamp("http://deb.example/debian") != stamp

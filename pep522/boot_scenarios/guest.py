@@ -12,6 +12,9 @@ the RNG before the call we time.
     guest.py probe KEY          is the RNG ready?
     guest.py CALL KEY           time CALL (urandom, token_bytes,
                                 multiprocessing): outcome, RNG before/after
+    guest.py rngsim KEY         the project's simulator (rngsim.py beside
+                                this file) on this architecture: one
+                                KEY.CASE line per case of RNGSIM_CASES
 """
 
 import json
@@ -56,6 +59,45 @@ CALLS = {
 }
 
 
+# What the simulator runs: how long until its RNG is ready, and what the
+# child does.  The first child exits 0 when os.urandom() returns (stock
+# Python: after the wait), 3 when it raises PEP 522's BlockingIOError
+# (EAGAIN) at once.  The second must wait; 5 s is longer than a start of
+# the interpreter under software emulation on a busy host.
+RNGSIM_CHILD = """if 1:
+    import os, sys
+    try:
+        os.urandom(16)
+    except BlockingIOError as exc:
+        sys.exit(3 if exc.errno == 11 else 4)
+"""
+RNGSIM_CASES = {
+    "urandom_ready_after_20s": (20.0, ["-c", RNGSIM_CHILD]),
+    "token_bytes_ready_after_5s": (
+        5.0, ["-c", "import secrets; secrets.token_bytes(16)"]),
+}
+
+
+def run_rngsim(key):
+    """Each case of RNGSIM_CASES under the simulator: exit status, time,
+    the simulator's counts."""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import rngsim
+    for case, (ready_after, args) in RNGSIM_CASES.items():
+        start = time.monotonic()
+        try:
+            code, stats = rngsim.supervise([sys.executable, *args],
+                                           rngsim.Policy(), ready_after,
+                                           False)
+        except Exception as exc:
+            emit(f"{key}.{case}", error=f"{type(exc).__name__}: {exc}")
+            continue
+        emit(f"{key}.{case}", exit_status=code,
+             seconds=time.monotonic() - start, calls=stats.calls,
+             answers=stats.answers)
+    return 0
+
+
 def timed_call(name, key):
     """Run one call; report how it ended and the RNG state around it."""
     ready_before = rng_ready()
@@ -80,6 +122,8 @@ def main(argv):
     if mode == "probe":
         emit(key, ready=rng_ready())
         return 0
+    if mode == "rngsim":
+        return run_rngsim(key)
     return timed_call(mode, key)
 
 
