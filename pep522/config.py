@@ -42,8 +42,28 @@ class Release:
         return PATCHES / self.series
 
 
+class BuildDirs:
+    """Where a build under self.dir keeps its objects, logs and python.
+
+    Every kind of build (Target, a cross build, Debian's tree) lays out
+    its directory the same way, so pep522.build can serve them all.
+    """
+
+    @property
+    def obj(self):
+        return self.dir / "obj"
+
+    @property
+    def logs(self):
+        return self.dir / "logs"
+
+    @property
+    def python(self):
+        return self.obj / "python"
+
+
 @dataclasses.dataclass(frozen=True)
-class Target:
+class Target(BuildDirs):
     """One build of a release: patched with its series, or stock; the
     default build or one of the variants of variants.toml."""
 
@@ -64,18 +84,6 @@ class Target:
     @property
     def src(self):
         return self.dir / "src"
-
-    @property
-    def obj(self):
-        return self.dir / "obj"
-
-    @property
-    def logs(self):
-        return self.dir / "logs"
-
-    @property
-    def python(self):
-        return self.obj / "python"
 
 
 def load_pins(path=PINS):

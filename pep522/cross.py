@@ -30,7 +30,7 @@ REQUIRED_MODULES = ("_ctypes", "zlib", "_ssl")
 
 
 @dataclasses.dataclass(frozen=True)
-class CrossTarget:
+class CrossTarget(config.BuildDirs):
     """A build of *target*'s tree for *arch*; it reads like a Target."""
 
     target: config.Target
@@ -55,18 +55,6 @@ class CrossTarget:
     @property
     def src(self):
         return self.target.src
-
-    @property
-    def obj(self):
-        return self.dir / "obj"
-
-    @property
-    def logs(self):
-        return self.dir / "logs"
-
-    @property
-    def python(self):
-        return self.obj / "python"
 
     @property
     def build_python(self):

@@ -43,21 +43,20 @@ SMOKE_TIMEOUT = 60
 
 # --- Paths ------------------------------------------------------------------
 
-class DebianTarget:
+class DebianTarget(config.BuildDirs):
     """The combined Debian + PEP 522 tree of a release, and its build.
 
     It quacks like config.Target where pep522.build and pep522.testing need
     it (name, src, obj, logs, python), so the normal build is reused.
     """
 
+    variant = ""   # built as the default build, not a variants.toml one
+
     def __init__(self, release):
         self.release = release
         self.name = f"debian-{release.version}"
         self.dir = config.BUILD / "debian" / release.version
         self.src = self.dir / "src"
-        self.obj = self.dir / "obj"
-        self.logs = self.dir / "logs"
-        self.python = self.obj / "python"
         self.quilt = self.dir / "patches"
         self.state = self.dir / "state.json"
 

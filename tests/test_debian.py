@@ -13,7 +13,7 @@ import subprocess
 
 import pytest
 
-from pep522 import debian, export, steps, tree
+from pep522 import debian, export, steps, tree, variants
 from pep522.errors import Error
 
 needs_quilt = pytest.mark.skipif(not shutil.which("quilt"),
@@ -151,3 +151,13 @@ def test_push_after_debian_reports_offsets_and_overlaps(fake):
 def test_push_refuses_a_patch_that_does_not_apply_exactly(fake):
     with pytest.raises(Error, match="do not apply on top of Debian's"):
         push(fake, CONFLICTS)
+
+
+def test_debian_tree_builds_like_the_default_build(fake):
+    # pep522.build asks every target for its variant's configure options
+    # and environment: Debian's tree is built as the default build.
+    target = debian.DebianTarget(fake.release)
+    assert variants.configure_args(target) == []
+    assert variants.environment(target) == {}
+    variants.check_compiler(target)
+    assert target.python == target.dir / "obj" / "python"
