@@ -81,23 +81,31 @@ def test_conflict_stops_naming_patch_and_file(ported):
     assert log_of(config.Target(release)) == []
 
 
-def test_resolved_conflict_continues_and_is_replayed(ported):
+RESOLVED = FILES["Lib/secrets.py"].replace("line 3\n", "line three (new)\n")
+
+
+def port_resolving_conflict(ported):
+    """Port to a release whose change conflicts; resolve it and go on, as a
+    maintainer would.  Returns the release and its target."""
     release = conflicting(ported)
     target = config.Target(release)
     with pytest.raises(Error):
         port.port(release, ported.release)
-    resolved = FILES["Lib/secrets.py"].replace("line 3\n",
-                                               "line three (new)\n")
-    (target.src / "Lib/secrets.py").write_text(resolved)
+    (target.src / "Lib/secrets.py").write_text(RESOLVED)
     git.git(target.src, "add", "Lib/secrets.py")
     port.resume(release)
+    return release, target
+
+
+def test_resolved_conflict_continues_and_is_replayed(ported):
+    release, target = port_resolving_conflict(ported)
     assert log_of(target) == ["Add Modules/new.c", "secrets: spell out three"]
     export.export(target)
     # Porting again (say the source series changed) replays the recorded
     # resolution and goes on by itself.
     port.port(release, ported.release)
     assert log_of(target) == ["Add Modules/new.c", "secrets: spell out three"]
-    assert (target.src / "Lib/secrets.py").read_text() == resolved
+    assert (target.src / "Lib/secrets.py").read_text() == RESOLVED
 
 
 def test_moved_file_gets_the_change(ported):
@@ -145,15 +153,7 @@ def commit_patches(fake):
 
 def hand_port(ported):
     """9.10.0 ported by hand: the conflict resolved, a change of its own."""
-    release = conflicting(ported)
-    target = config.Target(release)
-    with pytest.raises(Error):
-        port.port(release, ported.release)
-    resolved = FILES["Lib/secrets.py"].replace("line 3\n",
-                                               "line three (new)\n")
-    (target.src / "Lib/secrets.py").write_text(resolved)
-    git.git(target.src, "add", "Lib/secrets.py")
-    port.resume(release)
+    release, target = port_resolving_conflict(ported)
     # Patch 2 needs more on this release: amended in, as a maintainer would.
     (target.src / "Modules/new.c").write_text("/* new, for 9.10 */\n")
     git.git(target.src, "commit", "-q", "-a", "--amend", "--no-edit")
