@@ -486,8 +486,22 @@ def without_dev_urandom():
 
 
 @pytest.mark.parametrize("option", sorted(REFUSALS))
-@pytest.mark.parametrize("call", ["os.urandom(16)", "secrets.token_bytes(16)",
-                                  "secrets.wait_for_system_rng()"])
+def test_wait_without_dev_random_says_it_cannot_wait(
+        python, tmp, without_dev_urandom, option):
+    # getrandom() refused and no /dev/random: nothing can tell whether the
+    # RNG is ready, so wait_for_system_rng() says so instead of returning.
+    run = run_sim(python, [option], "import secrets; "
+                  "secrets.wait_for_system_rng()", tmp,
+                  flags=NOT_ISOLATED, wrapper=without_dev_urandom,
+                  env=FIXED_HASH)
+    assert (run.returncode, run.stderr.splitlines()[-1:]) == (
+        1, ["FileNotFoundError: [Errno 2] cannot wait for the system random "
+            "number generator: No such file or directory: '/dev/random'"]), \
+        run.stderr
+
+
+@pytest.mark.parametrize("option", sorted(REFUSALS))
+@pytest.mark.parametrize("call", ["os.urandom(16)", "secrets.token_bytes(16)"])
 def test_no_random_source_raises_not_implemented_error(
         python, tmp, without_dev_urandom, option, call):
     run = run_sim(python, [option], f"import os, secrets; {call}", tmp,
