@@ -128,9 +128,11 @@ def report(log, marks, guest, arch):
 # The simulator's cases (boot_scenarios/guest.py, RNGSIM_CASES): the
 # child's exit status, and the answer the simulator must have given at
 # least once: EAGAIN to os.urandom(), a held (blocking) getrandom() for
-# secrets.token_bytes() that waits.
+# secrets.token_bytes() that waits, and one long-wait RuntimeWarning (exit
+# status 11) when that wait outlasts the warning's threshold.
 RNGSIM_EXPECTED = {"urandom_ready_after_20s": (3, "eagain"),
-                   "token_bytes_ready_after_5s": (0, "held")}
+                   "token_bytes_ready_after_5s": (0, "held"),
+                   "long_wait_warns_once": (11, "held")}
 
 
 def rngsim_problems(marks):

@@ -71,10 +71,23 @@ RNGSIM_CHILD = """if 1:
     except BlockingIOError as exc:
         sys.exit(3 if exc.errno == 11 else 4)
 """
+# The third waits 5 s with the threshold of secrets' long-wait warning
+# made 1 s: it exits 10 plus the number of RuntimeWarnings it saw (stock
+# Python has no such warning: 10).
+RNGSIM_WARNING_CHILD = """if 1:
+    import secrets, sys, warnings
+    secrets._WAIT_WARNING_DELAY = 1.0
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter('always')
+        secrets.token_bytes(16)
+    sys.exit(10 + sum(issubclass(w.category, RuntimeWarning)
+                      for w in caught))
+"""
 RNGSIM_CASES = {
     "urandom_ready_after_20s": (20.0, ["-c", RNGSIM_CHILD]),
     "token_bytes_ready_after_5s": (
         5.0, ["-c", "import secrets; secrets.token_bytes(16)"]),
+    "long_wait_warns_once": (5.0, ["-c", RNGSIM_WARNING_CHILD]),
 }
 
 
