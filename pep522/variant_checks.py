@@ -253,35 +253,35 @@ def stderr_tail(run):
 def regrtest(ctx, spec):
     """CPython's tests *spec* (variants.toml), with the variant's options.
 
-    (True, detail) if they pass, (False, detail) if not, (None, detail) if
-    regrtest ran no test at all (upstream skips some modules in some
-    builds, e.g. multiprocessing under ASan); the detail gives regrtest's
-    totals and its reasons for skipping.
+    (True, detail) if they pass, else (False, detail).  In the patched
+    build the run is verbose and must run every test class of the series
+    that *spec* selects, each passing and none skipped: a run that ran
+    none of them fails.  The detail gives regrtest's totals and its
+    reasons for skipping.
     """
     log = ctx.target.logs / f"regrtest-{spec.name}.log"
-    match = [arg for pattern in spec.match for arg in ("-m", pattern)]
     timeout = round(ctx.limit(REGRTEST_TIMEOUT))
     # --rerun: a test that fails once is run again (as upstream's CI
     # does); the result then says "FAILURE then SUCCESS".
-    extra = ["-j2", "--rerun", f"--timeout={timeout}", *ctx.variant.regrtest,
-             *match]
+    extra = ["-j2", "--rerun", f"--timeout={timeout}", *ctx.variant.regrtest]
+    series = (None if ctx.target.stock
+              else testing.series_classes(ctx.target.src))
     try:
         testing.regrtest(ctx.target, list(spec.tests), log, extra=extra,
-                         env=ctx.env)
-        ok = True
-    except Error:
-        ok = False
-    text = log.read_text(errors="replace").splitlines()
-    totals = [line.strip() for line in text[-40:]
-              if line.startswith(("Result:", "Total tests:", "Total test "))
-              or "leaked" in line]
-    if ok and any(line.startswith("Total tests: run=0") for line in totals):
-        ok = None
+                         env=ctx.env, series=series, match=spec.match)
+        ok, why = True, ""
+    except Error as e:
+        ok, why = False, str(e).split("\n", 1)[0].split(" failed: ", 1)[-1]
+    text = log.read_text(errors="replace")
+    totals = testing.summary_lines(text) + [
+        line.strip() for line in text.splitlines()[-40:] if "leaked" in line]
     skips = sorted({line.split(" skipped -- ", 1)[1].strip()
-                    for line in text if " skipped -- " in line})
+                    for line in text.splitlines() if " skipped -- " in line})
     detail = "; ".join(totals) or f"see {steps.display(log)}"
     if skips:
         detail += "; skipped: " + "; ".join(skips)
+    if why:
+        detail += f"; {why}"
     return ok, detail
 
 
@@ -290,7 +290,7 @@ def regrtest(ctx, spec):
 
 @dataclasses.dataclass
 class Result:
-    ok: bool | None   # None: not run (regrtest skipped every test)
+    ok: bool
     detail: str
     seconds: float
     ours: list        # report titles touching the series' functions
@@ -399,6 +399,7 @@ def load_results(target):
 
 
 def outcome(ok):
+    # None: a result saved when a regrtest that ran nothing was a skip.
     return {True: "ok", False: "FAILED", None: "skipped"}[ok]
 
 
@@ -487,7 +488,7 @@ def cmd_test_variants(args):
                                builds)
         patched = results.get("patched", {"checks": {}})["checks"]
         failed += [f"{name} {check}" for check, r in patched.items()
-                   if r["ok"] is False or r["ours"]]
+                   if not r["ok"] or r["ours"]]
     report = report_path(release)
     report.write_text(table(release, list(all_variants)))
     steps.say(f"results: {steps.display(report)}")
