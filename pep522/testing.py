@@ -41,7 +41,10 @@ def requirements(extra):
 
 
 def run_pytest(target, args=()):
-    env = {**os.environ, "PEP522_VERSION": target.release.version}
+    # tests/conftest.py: the release to test; and a missing build is a
+    # failure, since cmd_test has just built both.
+    env = {**os.environ, "PEP522_VERSION": target.release.version,
+           "PEP522_MAKE_TEST": "1"}
     command = [*pytest_command(), "-ra", str(config.ROOT / "tests"), *args]
     return subprocess.run(command, cwd=config.ROOT, env=env).returncode
 

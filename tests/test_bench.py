@@ -13,6 +13,7 @@ import sys
 
 import pytest
 
+from conftest import built, release_under_test
 from pep522 import bench, bench_cases, config, venvs
 from pep522.errors import Error
 
@@ -25,13 +26,10 @@ def parse(*argv):
 
 
 def builds():
-    release = config.release()
-    targets = [config.Target(release, stock=stock) for stock in (True, False)]
-    missing = [str(t.python) for t in targets if not t.python.exists()]
-    if missing:
-        pytest.skip(f"not built: {', '.join(missing)} (make build; "
-                    f"make build STOCK=1)")
-    return targets
+    """Stock and patched builds of the release under test."""
+    release = release_under_test()
+    return [built(config.Target(release, stock=stock))
+            for stock in (True, False)]
 
 
 def test_cases_are_valid_python():
