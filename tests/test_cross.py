@@ -13,7 +13,7 @@ import pathlib
 import pytest
 
 from pep522 import (arches, boot, config, cross, debs, guest_tests,
-                    initramfs, machine, source, testing)
+                    initramfs, machine, source)
 from pep522.errors import Error
 
 AARCH64 = arches.get("aarch64")
@@ -182,128 +182,6 @@ def test_guest_of_a_cross_build(tmp_path, monkeypatch):
 
 
 # --- Lib/test in the guest ---------------------------------------------------
-
-
-REGRTEST_OUTPUT = """\
-0:00:01 load avg: 0.20 [1/3] test_os
-test_urandom_raises_blockingioerror \
-(test.test_os.URandomNotReadyTests.test_urandom_raises_blockingioerror) \
-... ok
-test_urandom_uncaught (test.test_os.URandomNotReadyTests.\
-test_urandom_uncaught) ... skipped 'no seccomp'
-test_access (test.test_os.FileTests.test_access) ... ok
-test_waits_once (test.test_secrets.KernelNotReady_Tests.test_waits_once) \
-... some output
-FAIL
-test_x (test.test_random.TestSystemRNGNotReady.test_x) ... ERROR
-test_doc (test.test_multiprocessing_spawn.test_misc.TestLazyAuthkey.test_doc)
-The first line of its docstring ... ok
-Total tests: run=5 skipped=1
-Result: FAILURE
-"""
-
-
-def test_parse_regrtest_verbose_output():
-    results = testing.parse_results(REGRTEST_OUTPUT)
-    assert results == [
-        ("test_os", "URandomNotReadyTests",
-         "test_urandom_raises_blockingioerror", "ok"),
-        ("test_os", "URandomNotReadyTests", "test_urandom_uncaught",
-         "skipped 'no seccomp'"),
-        ("test_os", "FileTests", "test_access", "ok"),
-        ("test_secrets", "KernelNotReady_Tests", "test_waits_once", "FAIL"),
-        ("test_random", "TestSystemRNGNotReady", "test_x", "ERROR"),
-        ("test_multiprocessing_spawn.test_misc", "TestLazyAuthkey",
-         "test_doc", "ok")]
-    assert testing.summary_lines(REGRTEST_OUTPUT) == [
-        "Total tests: run=5 skipped=1", "Result: FAILURE"]
-
-
-SERIES = {"test_os": ["URandomNotReadyTests", "StartupNotReadyTests"],
-          "test_secrets": ["KernelNotReady_Tests"],
-          "test_random": ["TestSystemRNGNotReady"],
-          "_test_multiprocessing": ["TestLazyAuthkey"]}
-
-
-def test_the_series_tests_of_a_run_must_all_run_and_pass():
-    expected = testing.expected_classes(SERIES, guest_tests.TEST_MODULES)
-    assert "TestLazyAuthkey" not in expected
-    found = testing.series_tests(REGRTEST_OUTPUT, expected)
-    assert found.line() == ("the series' tests (4 classes): 4 ran, "
-                            "1 passed, 1 skipped, 2 failed")
-    assert found.problems == ["not run: StartupNotReadyTests",
-                              "1 of the series' tests skipped",
-                              "2 of the series' tests failed"]
-    assert found.details()[0] == ("test_os.URandomNotReadyTests."
-                                  "test_urandom_uncaught: skipped "
-                                  "'no seccomp'")
-
-
-def test_the_authkey_class_runs_in_the_multiprocessing_packages():
-    expected = testing.expected_classes(
-        SERIES, ["test_multiprocessing_spawn"], match=["TestLazyAuthkey"])
-    assert expected == ["TestLazyAuthkey"]
-    assert testing.series_tests(REGRTEST_OUTPUT, expected).problems == []
-    assert testing.expected_classes(SERIES, ["test_os"], ["*authkey*"]) == []
-
-
-AUTHKEY_RUN = """\
-test_a (test.test_multiprocessing_spawn.test_misc.TestLazyAuthkey.test_a) ... ok
-test_a (test.test_multiprocessing_forkserver.test_misc.TestLazyAuthkey.\
-test_a) ... skipped 'does not depend on the start method'
-test_b (test.test_multiprocessing_forkserver.test_misc.TestLazyAuthkey.\
-test_b) ... skipped 'no forkserver'
-"""
-
-
-def test_a_skip_is_a_problem_unless_the_test_passed_in_another_package():
-    found = testing.series_tests(AUTHKEY_RUN, ["TestLazyAuthkey"])
-    assert found.line() == ("the series' tests (1 classes): 3 ran, 1 passed, "
-                            "2 skipped, 0 failed")
-    assert found.problems == ["1 of the series' tests skipped"]
-    assert found.details() == [
-        "test_multiprocessing_forkserver.test_misc.TestLazyAuthkey.test_b: "
-        "skipped 'no forkserver'"]
-
-
-def test_a_run_of_none_of_the_series_tests_is_a_failure():
-    found = testing.series_tests("Total tests: run=0\nResult: SUCCESS\n",
-                                 testing.expected_classes(
-                                     SERIES, testing.TOUCHED_TESTS))
-    assert found.problems == [
-        "not run: KernelNotReady_Tests, StartupNotReadyTests, "
-        "TestSystemRNGNotReady, URandomNotReadyTests"]
-    assert testing.series_tests("", []).problems == [
-        "these tests hold none of the series' test classes"]
-
-
-def test_the_series_classes_are_read_from_a_diff():
-    diff = (
-        "+++ b/Lib/test/test_os.py\n"
-        "+class URandomNotReadyTests(unittest.TestCase):\n"
-        "+class _Helper(dict):\n"
-        " class FileTests(unittest.TestCase):\n"
-        "+++ b/Lib/test/support/rng_helper.py\n"
-        "+class Filtered(unittest.TestCase):\n"
-        "+++ b/Lib/test/test_pkg/test_misc.py\n"
-        "+class Added(unittest.TestCase):\n"
-        "+++ b/Lib/secrets.py\n"
-        "+class Other(unittest.TestCase):\n")
-    assert testing.added_classes(diff) == {
-        "test_os": ["URandomNotReadyTests"],
-        "test_pkg.test_misc": ["Added"]}
-
-
-def test_the_series_classes_of_the_tree_are_the_reference_ones(patched):
-    """Every class the default release's series adds is in the patched
-    tree of the release under test: a port that dropped or renamed one
-    fails here, whatever its regrtest runs say."""
-    classes = testing.series_classes(patched.src)
-    reference = testing.patch_classes()
-    assert set(reference) == {"test_os", "test_secrets", "test_random",
-                              "_test_multiprocessing"}
-    for module, names in reference.items():
-        assert set(names) <= set(classes.get(module, ())), module
 
 
 def test_rngsim_report():
