@@ -1,18 +1,21 @@
 """make docs: the warning comparison, and the rendered pages of the series.
 
-The rendered-page checks need `make docs` to have run (it takes minutes
-and PyPI); they are skipped, saying so, when build/<version>/docs/html is
-not there.
+The rendered-page checks read the HTML of `make docs` if it ran, else,
+under `make test`, render the pages the series changes alone
+(docs.quick: Doc/requirements.txt's Sphinx from PyPI, about a minute on
+an idle machine, then reused while the tree is the same); run by hand
+without either, they skip and say so.
 """
 
 import collections
 import html
-import os
 import re
 
 import pytest
 
+from conftest import UNDER_MAKE_TEST, release_under_test
 from pep522 import config, docs, tree
+from pep522.errors import Error
 
 
 def test_parse_warnings_drops_line_numbers_and_the_tree_path(tmp_path):
@@ -61,11 +64,17 @@ def test_compare_finds_the_warnings_stock_has_fewer_of(fake):
 
 @pytest.fixture(scope="module")
 def rendered():
-    target = config.Target(config.release(os.environ.get("PEP522_VERSION")))
+    target = config.Target(release_under_test())
     root = docs.docs_dir(target) / "html"
-    if not (root / "library" / "secrets.html").is_file():
-        pytest.skip(f"{root} is not built: run `make docs` first")
-    return root
+    if (root / "library" / "secrets.html").is_file():
+        return root
+    if not UNDER_MAKE_TEST:
+        pytest.skip(f"{root} is not built: run `make docs` (or `make test`,"
+                    " which renders the series' pages)")
+    try:
+        return docs.quick(target)
+    except Error as e:
+        pytest.fail(str(e))
 
 
 def entry(page, anchor):
