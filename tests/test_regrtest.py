@@ -164,7 +164,9 @@ def test_every_series_adds_the_same_test_classes():
     reference = names(config.release())
     assert len(reference) == 8
     for version in config.load_pins()[1]:
-        assert names(config.release(version)) == reference, version
+        got = names(config.release(version))
+        assert got == reference, (
+            f"{version}: {sorted(set(got) ^ set(reference))} differ")
 
 
 # --- regrtest runs ------------------------------------------------------------
