@@ -19,6 +19,14 @@ AUTHKEY_TESTS = ["test_multiprocessing_spawn",
 # Lib/test/support/rng_helper.py: where its seccomp filter cannot be used,
 # fail rather than skip.  regrtest() sets it in every run.
 REQUIRE_FILTER = {"PYTHONTEST_REQUIRE_RNG_FILTER": "1"}
+# What regrtest's --fast-ci (upstream's CI) stands for in 3.13, spelled
+# out (Lib/test/libregrtest/cmdline.py; main.py adds the interpreter's
+# options): --fast-ci also implies --verbose3, which drops the output of
+# a test file that passed, and with it the lines that say which of the
+# series' tests ran, so `make test-full` runs these with -v instead.
+FAST_CI_PYTHON = ["-u", "-W", "error", "-bb", "-E"]
+FAST_CI = ["-j0", "--randomize", "--fail-env-changed", "--rerun",
+           "--slowest", "-u", "all,-cpu", "--timeout=600"]
 
 
 def pytest_command():
@@ -235,12 +243,13 @@ def series_tests(text, expected):
 
 
 def regrtest(target, tests, log, extra=(), env=None, wrap=None, where="",
-             series=None, match=()):
+             series=None, match=(), python_opts=()):
     """Run CPython's regrtest on *target*; return its exit status.
 
     *env* adds to the environment (REQUIRE_FILTER always); *wrap(argv,
     env)* turns the command into the one to run (e.g. inside a chroot,
-    described by *where*).  *match* are regrtest -m patterns.  With
+    described by *where*).  *match* are regrtest -m patterns,
+    *python_opts* the interpreter's options.  With
     *series* (series_classes()), the run is verbose, and fails unless
     every class of it that *tests* hold ran and passed and none was
     skipped.  A failure raises Error.
@@ -251,8 +260,8 @@ def regrtest(target, tests, log, extra=(), env=None, wrap=None, where="",
         extra.append("-v")
     ignores = [arg for p in ignored_tests() for arg in ("--ignore", p)]
     patterns = [arg for p in match for arg in ("-m", p)]
-    command = [target.python, "-m", "test", *extra, *patterns, *ignores,
-               *tests]
+    command = [target.python, *python_opts, "-m", "test", *extra, *patterns,
+               *ignores, *tests]
     if wrap:
         command, env = wrap(command, env), None
     with steps.Step(f"regrtest: {target.name}{where} "

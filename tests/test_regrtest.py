@@ -12,6 +12,7 @@ every test class the series adds (testing.series_classes, read from the
 patched tree) ran and passed, and that none was skipped.
 """
 
+import argparse
 import os
 import platform
 import subprocess
@@ -19,7 +20,7 @@ import textwrap
 
 import pytest
 
-from pep522 import chroot, config, steps, testing
+from pep522 import chroot, cli, config, steps, testing
 from pep522.errors import Error
 
 # Debian 13, with the shared libraries the host build's extension modules
@@ -167,6 +168,37 @@ def test_every_series_adds_the_same_test_classes():
         got = names(config.release(version))
         assert got == reference, (
             f"{version}: {sorted(set(got) ^ set(reference))} differ")
+
+
+def test_test_full_is_verbose_and_fails_without_the_series_tests(
+        fake, monkeypatch):
+    """`make test-full`: upstream's --fast-ci options but verbose (its
+    --verbose3 would hide which tests ran), the filter required, and a
+    failure when a class of the series did not run."""
+    target = config.Target(fake.release)
+    monkeypatch.setattr(cli, "prepare", lambda args: target)
+    monkeypatch.setattr(cli.build, "build", lambda *a, **kw: None)
+    monkeypatch.setattr(testing, "series_classes",
+                        lambda src: {"test_os": ["URandomNotReadyTests"]})
+    monkeypatch.setattr(testing, "IGNORE_FILE", fake.tmp_path / "ignore")
+    (fake.tmp_path / "ignore").write_text("")
+    target.python.parent.mkdir(parents=True)
+    args = argparse.Namespace(configure_args="")
+    for line, ok in (("test_a (test.test_os.URandomNotReadyTests.test_a) "
+                      "... ok", True), ("test_b (test.test_os.Other.test_b)"
+                                        " ... ok", False)):
+        target.python.write_text(
+            f"#!/bin/sh\necho '{line}'\necho \"env "
+            "$PYTHONTEST_REQUIRE_RNG_FILTER\"\necho 'Result: SUCCESS'\n")
+        target.python.chmod(0o755)
+        if ok:
+            assert cli.cmd_test_full(args) == 0
+        else:
+            with pytest.raises(Error, match="not run: URandomNotReadyTests"):
+                cli.cmd_test_full(args)
+        log = (target.logs / "regrtest-full.log").read_text()
+        assert " -v " in log and "--fast-ci" not in log and "env 1" in log
+        assert " -W error -bb -E -m test -j0 --randomize " in log
 
 
 # --- regrtest runs ------------------------------------------------------------
