@@ -82,7 +82,8 @@ debian:
 
 # Debian's own python3.13 packages built with the series in a chroot,
 # installed and tested there (not part of `test`; 26 min of compiling on 2
-# idle cores, 1h17m at load 12-15: docs/packagers.md has the table).
+# idle cores, about 1h20m in all at load 12-15:
+# docs/packagers.md has the table).
 debian-packages:
 	@$(TOOL) debian-packages $(if $(VERSION),--version=$(VERSION))
 
