@@ -81,7 +81,9 @@ debian:
 	@$(TOOL) debian $(if $(VERSION),--version=$(VERSION))
 
 # Debian's own python3.13 packages built with the series in a chroot,
-# installed and tested there (about 30 minutes; not part of `test`).
+# installed and tested there (not part of `test`; 26 min of compiling on 2
+# idle cores, about 1h20m in all at load 12-15:
+# docs/packagers.md has the table).
 debian-packages:
 	@$(TOOL) debian-packages $(if $(VERSION),--version=$(VERSION))
 

@@ -17,12 +17,16 @@ DEFAULT_PREFIX = "/usr/local"
 CONFIGURE_ENV = {"ac_cv_prog_HAS_GIT": "not-found"}
 
 # What CPython needs on Debian to build with every module our tests use
-# (the devguide's list, less the optional debugging tools).
+# (the devguide's list, less the optional debugging tools), and what the
+# tool needs around it on a minimal system: Debian's python3 has neither
+# pytest nor venv (ensurepip) without these packages, quilt applies the
+# series to Debian's package.
 DEBIAN_BUILD_DEPS = [
     "build-essential", "pkg-config", "git", "xz-utils", "libssl-dev",
     "libffi-dev", "zlib1g-dev", "libbz2-dev", "liblzma-dev",
     "libsqlite3-dev", "libreadline-dev", "libncurses-dev", "uuid-dev",
     "libgdbm-dev", "libgdbm-compat-dev", "tk-dev",
+    "python3-pytest", "python3-venv", "quilt", "ca-certificates",
 ]
 
 
@@ -74,15 +78,24 @@ def configured(target):
     return stamp if isinstance(stamp, dict) else None
 
 
+def configured_prefix(target):
+    """The --prefix *target* was last configured with (or the default)."""
+    previous = configured(target)
+    return (previous["args"][0].split("=", 1)[1] if previous
+            else DEFAULT_PREFIX)
+
+
 def build(target, configure_args="", prefix=None):
-    """Configure (when the options changed) and make; return the python."""
+    """Configure (when the options changed) and make; return the python.
+
+    Without *prefix*, the tree keeps the prefix it was configured with.
+    """
     ensure_build_deps(target.logs / "deps.log")
     variants.check_compiler(target)
     env = {**CONFIGURE_ENV, **variants.environment(target)}
     previous = configured(target)
     if prefix is None:
-        prefix = (previous["args"][0].split("=", 1)[1] if previous
-                  else DEFAULT_PREFIX)
+        prefix = configured_prefix(target)
     args = [f"--prefix={prefix}", *variants.configure_args(target),
             *shlex.split(configure_args)]
     wanted = {"args": args, "env": CONFIGURE_ENV}
@@ -145,9 +158,12 @@ def link_default(target):
     return link
 
 
-def install(target, prefix, configure_args=""):
-    """`make install` through CPython's own targets, under *prefix*."""
+def install(target, prefix=None, configure_args=""):
+    """`make install` through CPython's own targets, under *prefix*
+    (without one, the prefix the tree is configured with); return the
+    installed python3."""
     build(target, configure_args, prefix)
+    prefix = configured_prefix(target)
     with steps.Step(f"install: {target.name} into {prefix}",
                     target.logs / "install.log") as step:
         step.run(["make", "install"], cwd=target.obj)

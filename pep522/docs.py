@@ -87,10 +87,10 @@ def export_tree(src, rev, dest):
                     f"{steps.display(dest)}")
 
 
-def sphinx(work, env_dir, warnings, step):
+def sphinx(work, env_dir, warnings, step, extra=()):
     """`make -C Doc html` with our venv and options; warnings to a file."""
     bin_dir = env_dir / "bin"
-    options = [*SPHINX_OPTIONS, "-w", str(warnings)]
+    options = [*SPHINX_OPTIONS, "-w", str(warnings), *extra]
     warnings.unlink(missing_ok=True)
     step.run(["make", "-C", work / "Doc", "html",
               f"SPHINXBUILD={bin_dir / 'sphinx-build'}",
@@ -210,6 +210,46 @@ def docs(target, tarball=None):
                          "(`make checkout`, edit, commit, `make export`), "
                          "then `make docs`")
     steps.say(f"{steps.display(out / 'html' / 'index.html')}")
+
+
+# --- The pages of the series alone, for `make test` --------------------------
+
+def quick(target, tarball=None):
+    """The HTML of the pages the series changes, and of the root page.
+
+    Sphinx reads only those (`include_patterns`, through Doc/Makefile, so
+    the changelog still gets our Misc/NEWS.d/next entries): the whole tree
+    takes minutes per build, these pages well under one.  References to
+    other pages do not resolve, so no warning is compared here (`make
+    docs` does that); `make test` renders these pages and checks what
+    they say (tests/test_docs.py).  Returns the html directory.
+    """
+    build.prepare(target, tarball)
+    out = docs_dir(target) / "quick"
+    html = out / "html"
+    env_dir = ensure_venv(target.src / "Doc", out / "logs" / "docs-venv.log")
+    pages = sorted({page for page in changed_pages(target.src)
+                    if page.endswith(".rst")} | {"contents.rst"})
+    wanted = {**stamp(target, "HEAD", env_dir), "pages": pages}
+    state = out / "state.json"
+    try:
+        if json.loads(state.read_text()) == wanted and html.is_dir():
+            return html
+    except (OSError, ValueError):
+        pass
+    state.unlink(missing_ok=True)
+    work = work_dir(target, "quick")
+    with steps.Step(f"docs: sphinx-build of the {len(pages)} pages the "
+                    f"series changes ({target.release.version})",
+                    out / "logs" / "docs-quick.log") as step:
+        export_tree(target.src, "HEAD", work)
+        sphinx(work, env_dir, out / "warnings.txt", step,
+               extra=["-D", "include_patterns=" + ",".join(pages)])
+        if html.exists():
+            shutil.rmtree(html)
+        shutil.move(work / "Doc" / "build" / "html", html)
+    state.write_text(json.dumps(wanted))
+    return html
 
 
 def run(args):

@@ -9,16 +9,16 @@ numbers and audit architecture are per architecture.  Then it runs the
 project's simulator (pep522/rngsim.py, stdlib and ctypes) under the same
 interpreter (boot_scenarios/guest.py, mode rngsim).
 
-The PEP 522 classes are the test classes the series adds to those modules,
-read from the patched tree's git history, so the count follows the series.
+The PEP 522 classes are the test classes the series adds to those modules
+(testing.series_classes: read from the patched tree's git history, so the
+count follows the series); each must run and pass, none may skip.
 boot_scenarios/libtest-ignore.txt leaves out, with reasons, the few other
 tests that the minimal guest (not the series) makes fail.
 """
 
 import pathlib
-import re
 
-from pep522 import git, initramfs, rngsim, steps
+from pep522 import initramfs, rngsim, steps, testing
 
 # What /init runs (boot_scenarios/init: scenario_libtest, scenario_rngsim)
 # and the files it needs beyond the scenarios' own.
@@ -26,98 +26,29 @@ STEPS = ["libtest", "rngsim"]
 EXTRA_FILES = {"scenarios/rngsim.py": pathlib.Path(rngsim.__file__),
                "scenarios/libtest-ignore.txt":
                initramfs.GUEST_DIR / "libtest-ignore.txt"}
-TEST_MODULES = ["test_os", "test_secrets", "test_random"]
+TEST_MODULES = testing.TOUCHED_TESTS
 # The whole boot: test_os alone takes minutes under software emulation.
 TIMEOUT = 1800
 
-# unittest -v: "test_x (test.test_os.Class.test_x) ... ok"; a result may
-# follow on a later line when the test printed something.
-TEST = re.compile(r"^(\w+) \(test\.(\w+)\.(\w+)\.\w+\)")
-OUTCOME = (r"(ok|skipped.*|FAIL|ERROR|expected failure|"
-           r"unexpected success)\s*$")
-RESULT = re.compile(r"\.\.\. " + OUTCOME)
-LATE_RESULT = re.compile("^" + OUTCOME)
-CLASS_ADDED = re.compile(r"^\+class (\w+)\(", re.M)
-
-
-def pep522_classes(src):
-    """{module: [class]}: the test classes the series adds."""
-    found = {}
-    for module in TEST_MODULES:
-        diff = git.git(src, "diff", "upstream", "HEAD", "--",
-                       f"Lib/test/{module}.py", f"Lib/test/{module}")
-        found[module] = CLASS_ADDED.findall(diff)
-    return found
-
-
-def parse_results(text):
-    """[(module, class, test, result)] from regrtest -v output."""
-    results, pending = [], None
-    for line in text.splitlines():
-        line = line.rstrip("\r")
-        match = TEST.match(line)
-        if match:
-            test, module, cls = match.groups()
-            result = RESULT.search(line, match.end())
-            if result:
-                results.append((module, cls, test, result.group(1)))
-                pending = None
-            else:
-                pending = (module, cls, test)
-            continue
-        late = LATE_RESULT.match(line)
-        if late and pending:
-            results.append((*pending, late.group(1)))
-            pending = None
-    return results
-
-
-def summarize(results, classes):
-    """Counts over the PEP 522 classes: {ran, ok, skipped, failed},
-    and the skip reasons and failures by test."""
-    wanted = {(m, c) for m, names in classes.items() for c in names}
-    mine = [r for r in results if (r[0], r[1]) in wanted]
-    counts = {"ran": len(mine),
-              "ok": sum(r[3] in ("ok", "expected failure") for r in mine),
-              "skipped": sum(r[3].startswith("skipped") for r in mine)}
-    counts["failed"] = counts["ran"] - counts["ok"] - counts["skipped"]
-    details = [f"{m}.{c}.{t}: {r}" for m, c, t, r in mine if r != "ok"]
-    return counts, details
-
-
-def regrtest_summary(text):
-    """regrtest's own closing lines ("Result: ...", "Total tests: ...")."""
-    return [line.strip() for line in text.splitlines()
-            if line.strip().startswith(("Result:", "Total tests:",
-                                        "Total test files:"))]
-
-
 def report(log, marks, guest, arch):
-    """Print what ran in the guest; 0 when every PEP 522 test passed,
-    none was skipped and the simulator behaved."""
+    """Print what ran in the guest; 0 when every PEP 522 test ran and
+    passed, none was skipped and the simulator behaved."""
     text = log.read_text(errors="replace")
-    classes = pep522_classes(guest.src)
-    counts, details = summarize(parse_results(text), classes)
+    found = testing.series_tests(text, testing.expected_classes(
+        testing.series_classes(guest.src), TEST_MODULES))
     run = marks.get("libtest.run", {})
     steps.say(f"Lib/test on {arch.name} ({guest.name}): "
               f"{' '.join(TEST_MODULES)} exited {run.get('rc')} in "
               f"{run.get('end', 0) - run.get('start', 0):.0f}s")
-    for line in regrtest_summary(text):
+    for line in testing.summary_lines(text):
         steps.say(f"  {line}")
-    names = ", ".join(sorted(c for cs in classes.values() for c in cs))
-    steps.say(f"  PEP 522 classes ({names}): "
-              f"{counts['ran']} tests, {counts['ok']} passed, "
-              f"{counts['skipped']} skipped, {counts['failed']} failed")
-    for line in details:
+    steps.say(f"  {found.line()}: {', '.join(found.expected)}")
+    for line in found.details():
         steps.say(f"    {line}")
     problems = []
     if run.get("rc") != 0:
         problems.append(f"regrtest exited {run.get('rc')}")
-    if counts["ran"] == 0:
-        problems.append("no PEP 522 test ran")
-    if counts["skipped"] or counts["failed"]:
-        problems.append(f"{counts['skipped']} PEP 522 tests skipped, "
-                        f"{counts['failed']} failed")
+    problems += found.problems
     problems += rngsim_problems(marks)
     for problem in problems:
         steps.say(f"FAIL {problem}")

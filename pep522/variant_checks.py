@@ -31,9 +31,8 @@ THREADS = 8
 # threads call it at once.
 LOOP_CALLS = 5000
 THREAD_CALLS = 200
-# Startup under the simulator takes about 0.3 s on a release build.
-STARTUP_LIMIT = 2.0
-SIGINT_LIMIT = 1.0
+# The checks assert counts and ordering; the times they report are
+# measurements (a loaded machine makes them vary, not fail).
 # A debug build's total reference count may drift a little in a loop
 # (caches); one leaked reference per call would be LOOP_CALLS.
 LEAK_LIMIT = LOOP_CALLS // 10
@@ -125,10 +124,8 @@ def insecure_startup(ctx):
     old = simrun.run_sim(ctx.python, ["--never-ready", "--no-insecure"],
                          code, ctx.tmp, env=ctx.env,
                          timeout=ctx.limit(simrun.TIMEOUT))
-    limit = ctx.limit(STARTUP_LIMIT)
     return verdict({
         "exit status 0": new.returncode == old.returncode == 0,
-        f"startup < {limit:g} s": max(new.elapsed, old.elapsed) < limit,
         "GRND_INSECURE used": calls(new, "insecure") > 0,
         "EINVAL seen (old kernel)": answers(old, "einval") > 0,
         "GRND_INSECURE tried once (old kernel)":
@@ -147,10 +144,8 @@ def getrandom_sigint(ctx):
     run = simrun.interrupt_wait(ctx.python, "os.getrandom(16)", ctx.tmp,
                                 settle=ctx.limit(0.3), env=ctx.env,
                                 timeout=ctx.limit(simrun.TIMEOUT))
-    limit = ctx.limit(SIGINT_LIMIT)
     return verdict({
         "child called": run.stdout == "calling",
-        f"exited < {limit:g} s after SIGINT": run.elapsed < limit,
         "KeyboardInterrupt": run.stderr.rstrip().endswith(
             "KeyboardInterrupt"),
         "exit status 130": run.returncode == 130,
@@ -177,8 +172,7 @@ def token_bytes_threads(ctx):
         "none before ready": first >= started + ready,
         f"{THREADS} held in the kernel at once":
             answers(run, "held") == THREADS,
-        "no secure bytes before ready":
-            (run.stats or {}).get("bytes_before_ready") == 0,
+        f"{THREADS} released when ready": answers(run, "released") == THREADS,
     }, f"{len(values)} distinct values, {answers(run, 'held')} held, "
        f"released {answers(run, 'released')}" + stderr_tail(run))
 
@@ -253,35 +247,35 @@ def stderr_tail(run):
 def regrtest(ctx, spec):
     """CPython's tests *spec* (variants.toml), with the variant's options.
 
-    (True, detail) if they pass, (False, detail) if not, (None, detail) if
-    regrtest ran no test at all (upstream skips some modules in some
-    builds, e.g. multiprocessing under ASan); the detail gives regrtest's
-    totals and its reasons for skipping.
+    (True, detail) if they pass, else (False, detail).  In the patched
+    build the run is verbose and must run every test class of the series
+    that *spec* selects, each passing and none skipped: a run that ran
+    none of them fails.  The detail gives regrtest's totals and its
+    reasons for skipping.
     """
     log = ctx.target.logs / f"regrtest-{spec.name}.log"
-    match = [arg for pattern in spec.match for arg in ("-m", pattern)]
     timeout = round(ctx.limit(REGRTEST_TIMEOUT))
     # --rerun: a test that fails once is run again (as upstream's CI
     # does); the result then says "FAILURE then SUCCESS".
-    extra = ["-j2", "--rerun", f"--timeout={timeout}", *ctx.variant.regrtest,
-             *match]
+    extra = ["-j2", "--rerun", f"--timeout={timeout}", *ctx.variant.regrtest]
+    series = (None if ctx.target.stock
+              else testing.series_classes(ctx.target.src))
     try:
         testing.regrtest(ctx.target, list(spec.tests), log, extra=extra,
-                         env=ctx.env)
-        ok = True
-    except Error:
-        ok = False
-    text = log.read_text(errors="replace").splitlines()
-    totals = [line.strip() for line in text[-40:]
-              if line.startswith(("Result:", "Total tests:", "Total test "))
-              or "leaked" in line]
-    if ok and any(line.startswith("Total tests: run=0") for line in totals):
-        ok = None
+                         env=ctx.env, series=series, match=spec.match)
+        ok, why = True, ""
+    except Error as e:
+        ok, why = False, str(e).split("\n", 1)[0].split(" failed: ", 1)[-1]
+    text = log.read_text(errors="replace")
+    totals = testing.summary_lines(text) + [
+        line.strip() for line in text.splitlines()[-40:] if "leaked" in line]
     skips = sorted({line.split(" skipped -- ", 1)[1].strip()
-                    for line in text if " skipped -- " in line})
+                    for line in text.splitlines() if " skipped -- " in line})
     detail = "; ".join(totals) or f"see {steps.display(log)}"
     if skips:
         detail += "; skipped: " + "; ".join(skips)
+    if why:
+        detail += f"; {why}"
     return ok, detail
 
 
@@ -290,7 +284,7 @@ def regrtest(ctx, spec):
 
 @dataclasses.dataclass
 class Result:
-    ok: bool | None   # None: not run (regrtest skipped every test)
+    ok: bool
     detail: str
     seconds: float
     ours: list        # report titles touching the series' functions
@@ -399,6 +393,7 @@ def load_results(target):
 
 
 def outcome(ok):
+    # None: a result saved when a regrtest that ran nothing was a skip.
     return {True: "ok", False: "FAILED", None: "skipped"}[ok]
 
 
@@ -487,7 +482,7 @@ def cmd_test_variants(args):
                                builds)
         patched = results.get("patched", {"checks": {}})["checks"]
         failed += [f"{name} {check}" for check, r in patched.items()
-                   if r["ok"] is False or r["ours"]]
+                   if not r["ok"] or r["ours"]]
     report = report_path(release)
     report.write_text(table(release, list(all_variants)))
     steps.say(f"results: {steps.display(report)}")

@@ -11,6 +11,7 @@ import shutil
 import subprocess
 
 from pep522 import steps
+from pep522.errors import Error
 
 
 def ready(venv, python, module):
@@ -32,6 +33,13 @@ def ensure(python, venv, requirements, module, log):
     """The python of a venv of *python* at *venv* with *requirements*."""
     if ready(venv, python, module):
         return venv / "bin" / "python"
+    probe = subprocess.run([python, "-c", "import ensurepip, venv"],
+                           stdin=subprocess.DEVNULL, capture_output=True)
+    if probe.returncode:
+        # Debian splits venv's pip bootstrap out of its python3.
+        raise Error(f"{python} cannot make a venv (no ensurepip) for "
+                    f"{' '.join(requirements)}",
+                    hint="apt-get install python3-venv (on Debian; as root)")
     with steps.Step(f"venv: {steps.display(venv)} with "
                     f"{' '.join(requirements)}", log) as step:
         if venv.exists():

@@ -101,10 +101,36 @@ class Fake:
                 extra_env={"GIT_AUTHOR_DATE": "2026-01-01T00:00:00Z"})
 
 
+# `make test` builds the patched and the stock release before it runs the
+# suite (pep522/testing.py sets these): there, a build that is missing is
+# a failure, not a skip.
+UNDER_MAKE_TEST = os.environ.get("PEP522_MAKE_TEST") == "1"
+
+
+def release_under_test():
+    """The release `make test` tests: PEP522_VERSION, or the default."""
+    return config.release(os.environ.get("PEP522_VERSION") or None)
+
+
+def built(target):
+    """*target*, when its interpreter is built; else a skip (a failure
+    under `make test`, which builds it) that says how to build it."""
+    if not target.python.exists():
+        command = "make" + (f" VERSION={target.release.version}"
+                            if "PEP522_VERSION" in os.environ else "") + (
+                                " STOCK=1" if target.stock else "")
+        message = f"{target.python} is not built: run `{command}`"
+        (pytest.fail if UNDER_MAKE_TEST else pytest.skip)(message)
+    return target
+
+
 @pytest.fixture(scope="session")
 def patched():
     """The patched build `make test` made (PEP522_VERSION or the default)."""
-    target = config.Target(config.release(os.environ.get("PEP522_VERSION")))
-    if not target.python.exists():
-        pytest.skip(f"{target.python} is not built: run `make` first")
-    return target
+    return built(config.Target(release_under_test()))
+
+
+@pytest.fixture(scope="session")
+def stock(patched):
+    """The same release without the series (`make test` builds it)."""
+    return built(config.Target(patched.release, stock=True))

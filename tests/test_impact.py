@@ -17,6 +17,7 @@ import zipfile
 
 import pytest
 
+from conftest import UNDER_MAKE_TEST, built, release_under_test
 from pep522 import config, impact, impact_install, impact_report, rngsim
 from pep522.impact_run import (NOT_IMPORTABLE, OK, OTHER, RAISES, WAITS,
                                Frame, classify, culprit, imported_module,
@@ -292,9 +293,12 @@ BUILDS = {"patched": False, "stock": True}
 def measured(tmp_path_factory):
     if sys.platform != "linux" or platform.machine() not in rngsim.ARCHES:
         pytest.skip("rngsim needs Linux on x86_64 or aarch64")
-    release = config.release()
-    pythons = {name: config.Target(release, stock=stock).python
+    targets = {name: config.Target(release_under_test(), stock=stock)
                for name, stock in BUILDS.items()}
+    if UNDER_MAKE_TEST:   # which builds both
+        for target in targets.values():
+            built(target)
+    pythons = {name: target.python for name, target in targets.items()}
     builds = {name: p for name, p in pythons.items() if p.exists()}
     if not builds:
         pytest.skip("neither build is built: run `make` and `make STOCK=1`")

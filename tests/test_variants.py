@@ -41,14 +41,7 @@ def test_sanitizer_logs_name_variables_of_env(name):
     assert set(ALL[name].sanitizer_logs) <= set(ALL[name].env)
 
 
-def test_issue_variants_configure_as_asked():
-    configure = {name: set(v.configure) for name, v in ALL.items()}
-    assert configure["freethreading"] == {"--disable-gil"}
-    assert "--with-pydebug" in configure["debug"]
-    assert {"--with-address-sanitizer",
-            "--with-undefined-behavior-sanitizer"} <= configure["asan"]
-    assert {"--with-thread-sanitizer", "--disable-gil"} == configure["tsan"]
-    assert ALL["debug"].regrtest == ("-R", "3:3")
+# That a variant's configure options reach configure: tests/test_build.py.
 
 
 def test_unknown_variant_is_an_error_listing_the_known_ones():
@@ -344,18 +337,42 @@ Total test files: run=12/12 (filtered) skipped=12
 Result: SUCCESS
 """
 
+REGRTEST_AUTHKEY_RAN = """\
+test_a (test.test_multiprocessing_spawn.test_misc.TestLazyAuthkey.test_a) ... ok
+Total tests: run=1 (filtered)
+Result: SUCCESS
+"""
 
-def test_regrtest_that_ran_nothing_is_skipped_with_the_reason(
-        fake, monkeypatch):
-    def fake_regrtest(target, tests, log, extra=(), env=None):
-        assert ["-R", "3:3"] == list(extra[3:5])
-        log.parent.mkdir(parents=True, exist_ok=True)
-        log.write_text(REGRTEST_ALL_SKIPPED)
-        return 0
-    monkeypatch.setattr(variant_checks.testing, "regrtest", fake_regrtest)
+
+def fake_interpreter(target, output):
+    """A "python" for *target* that prints *output* and its arguments."""
+    target.python.parent.mkdir(parents=True, exist_ok=True)
+    target.python.write_text("#!/bin/sh\n"
+                             f"cat <<'EOF'\n{output}EOF\n"
+                             'echo "args: $*"; echo "env: '
+                             '$PYTHONTEST_REQUIRE_RNG_FILTER"\n')
+    target.python.chmod(0o755)
+
+
+@pytest.mark.parametrize("output, ok", [(REGRTEST_ALL_SKIPPED, False),
+                                        (REGRTEST_AUTHKEY_RAN, True)])
+def test_a_regrtest_of_the_patched_build_must_run_the_series_tests(
+        fake, monkeypatch, output, ok):
+    """regrtest exits 0 when every test file skipped itself: in the
+    patched build, that is a failure, with the reason upstream gave."""
+    monkeypatch.setattr(variant_checks.testing, "series_classes",
+                        lambda src: {"_test_multiprocessing":
+                                     ["TestLazyAuthkey"]})
     target = config.Target(fake.release, variant="debug")
+    fake_interpreter(target, output)
     ctx = variant_checks.Context(target, ALL["debug"], fake.tmp_path, {})
-    ok, detail = variant_checks.regrtest(ctx, REGRTESTS["authkey"])
-    assert ok is None
-    assert detail.endswith("Result: SUCCESS; skipped: libasan has a "
-                           "dead lock")
+    got, detail = variant_checks.regrtest(ctx, REGRTESTS["authkey"])
+    assert got is ok, detail
+    log = (target.logs / "regrtest-authkey.log").read_text()
+    assert "-R 3:3" in log and " -v " in log and "-m TestLazyAuthkey" in log
+    assert "env: 1" in log
+    if not ok:
+        assert detail == ("Total tests: run=0 (filtered); Total test files: "
+                          "run=12/12 (filtered) skipped=12; Result: SUCCESS;"
+                          " skipped: libasan has a dead lock; not run: "
+                          "TestLazyAuthkey")
