@@ -190,13 +190,22 @@ def test_rngsim_report():
                  "answers": {"eagain": 3, "held": 0}},
              "rngsim.token_bytes_ready_after_5s": {
                  "exit_status": 0, "seconds": 5.1, "calls": {},
+                 "answers": {"eagain": 3, "held": 1}},
+             "rngsim.long_wait_warns_once": {
+                 "exit_status": 11, "seconds": 5.1, "calls": {},
                  "answers": {"eagain": 3, "held": 1}}}
     assert guest_tests.rngsim_problems(marks) == []
     marks["rngsim.urandom_ready_after_20s"]["exit_status"] = 0
     marks["rngsim.token_bytes_ready_after_5s"]["answers"]["held"] = 0
+    # No warning (10), or two (12): the long-wait warning is once.
+    marks["rngsim.long_wait_warns_once"]["exit_status"] = 12
     assert guest_tests.rngsim_problems(marks) == [
         "rngsim urandom_ready_after_20s: exit status 0, not 3",
-        "rngsim token_bytes_ready_after_5s: no getrandom() answered 'held'"]
+        "rngsim token_bytes_ready_after_5s: no getrandom() answered 'held'",
+        "rngsim long_wait_warns_once: exit status 12, not 11"]
+    del marks["rngsim.long_wait_warns_once"]
+    assert guest_tests.rngsim_problems(marks)[-1] == (
+        "rngsim long_wait_warns_once: no report")
 
 
 def test_guest_files_for_libtest():
