@@ -58,14 +58,31 @@ def requirements_digest(doc):
     return digest.hexdigest()[:12]
 
 
-def ensure_venv(doc, log):
-    """A venv with exactly what Doc/requirements.txt pins, from PyPI.
+def docs_python(target):
+    """The interpreter that makes the release's docs venv.
+
+    This one, unless the release's own build is newer and exists: a
+    release's Doc/requirements.txt may need its own Python (3.14's pins
+    linklint, which needs Python 3.12 or newer, and the host may have
+    3.11).  The build is the patched one, which make test has built.
+    """
+    wanted = tuple(int(part) for part in
+                   target.release.version.split(".")[:2])
+    if sys.version_info[:2] >= wanted or not target.python.exists():
+        return sys.executable
+    return str(target.python)
+
+
+def ensure_venv(target, log):
+    """A venv with exactly what the release's Doc/requirements.txt pins,
+    from PyPI.
 
     Keyed by the hash of the requirement files, so 3.13.5 and a later
     release with other pins never share one.
     """
+    doc = target.src / "Doc"
     env_dir = config.BUILD / "docs-venv" / requirements_digest(doc)
-    venvs.ensure(sys.executable, env_dir,
+    venvs.ensure(docs_python(target), env_dir,
                  ["-r", str(doc / "requirements.txt")], "sphinx", log)
     return env_dir
 
@@ -190,7 +207,7 @@ def docs(target, tarball=None):
     out = docs_dir(target)
     out.mkdir(parents=True, exist_ok=True)
     logs = out / "logs"
-    env_dir = ensure_venv(target.src / "Doc", logs / "docs-venv.log")
+    env_dir = ensure_venv(target, logs / "docs-venv.log")
     build_if_needed(target, "stock", tree.UPSTREAM_TAG, env_dir,
                     logs / "docs-stock.log")
     build_if_needed(target, "patched", "HEAD", env_dir,
@@ -227,7 +244,7 @@ def quick(target, tarball=None):
     build.prepare(target, tarball)
     out = docs_dir(target) / "quick"
     html = out / "html"
-    env_dir = ensure_venv(target.src / "Doc", out / "logs" / "docs-venv.log")
+    env_dir = ensure_venv(target, out / "logs" / "docs-venv.log")
     pages = sorted({page for page in changed_pages(target.src)
                     if page.endswith(".rst")} | {"contents.rst"})
     wanted = {**stamp(target, "HEAD", env_dir), "pages": pages}
