@@ -19,6 +19,7 @@ import pytest
 
 from conftest import built, run_tool
 from pep522 import arches, boot, boot_outcomes, config, initramfs, machine
+from pep522.errors import Error
 
 GOOD_LOG = """\
 [    0.000000] Linux version 6.1.0-56-amd64
@@ -442,3 +443,17 @@ def test_real_early_boot_scenarios_pass_on_the_patched_build(
         print("\n" + proc.stdout)
     assert proc.returncode == 0, proc.stderr
     assert "scenarios pass on the patched build" in proc.stdout
+
+
+@pytest.mark.parametrize("where", boot.BUSYBOX_PATHS)
+def test_busybox_of_debian_12_and_13_sysroots(tmp_path, where):
+    """busybox-static has it in /bin on Debian 12 and in /usr/bin on 13
+    (merged /usr): a sysroot made on either host boots."""
+    (tmp_path / where).parent.mkdir(parents=True)
+    (tmp_path / where).write_text("busybox")
+    assert boot.busybox(tmp_path) == tmp_path / where
+
+
+def test_a_sysroot_without_busybox_is_an_error(tmp_path):
+    with pytest.raises(Error, match="no busybox in"):
+        boot.busybox(tmp_path)
