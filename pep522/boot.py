@@ -79,10 +79,26 @@ def guests(args, arch, stock):
     return found
 
 
+# Where busybox-static puts busybox: /bin in Debian 12, /usr/bin in 13
+# (merged /usr: its files moved there).
+BUSYBOX_PATHS = ("bin/busybox", "usr/bin/busybox")
+
+
+def busybox(sysroot):
+    """The static busybox unpacked into *sysroot*."""
+    for relative in BUSYBOX_PATHS:
+        if (sysroot / relative).is_file():
+            return sysroot / relative
+    raise Error(f"no busybox in {steps.display(sysroot)} (looked for "
+                f"{' and '.join(BUSYBOX_PATHS)})",
+                hint=f"rm -r {steps.display(sysroot)}* and run the same "
+                     "command again, which unpacks busybox-static there")
+
+
 def image(guest, arch, tests=False):
     """The initramfs of *guest*, rebuilt when its content changed."""
     extra = guest_tests.EXTRA_FILES if tests else {}
-    plan = initramfs.file_plan(guest, arch.sysroot / "bin" / "busybox",
+    plan = initramfs.file_plan(guest, busybox(arch.sysroot),
                                arch.library_dirs, tests=tests, extra=extra)
     return initramfs.ensure(guest, boot_dir(guest), plan, tests)
 

@@ -30,13 +30,6 @@ QUICK = [1, 2, 3]
 EAGAIN = 11
 PEP522_MESSAGE = ("[Errno 11] system random number generator is not ready; "
                   "see secrets.token_bytes()")
-# "About as long": the stall we look for is the kernel's jitter entropy
-# collection, about a second; software emulation on a busy host adds noise
-# of a few tenths.  The best start while not ready may be at most this much
-# (or 50%) slower than the best once ready.
-STALL_TOLERANCE = 0.5
-
-
 def boot_plan(scenarios, combine):
     """The boots that run *scenarios*: a list of scenario lists."""
     scenarios = sorted(set(scenarios))
@@ -109,15 +102,6 @@ def startup_times(marks, name, problems):
             min(map(elapsed, warm)))
 
 
-def about_as_long(cold, warm):
-    """Whether a start while not ready is no slower than *warm* plus noise.
-
-    Best runs are compared: a stall in one run initialises the RNG, which
-    the probes catch, so only noise makes the best of a few runs differ.
-    """
-    return cold <= max(warm + STALL_TOLERANCE, warm * 1.5)
-
-
 def outcome_1(marks):
     problems = []
     check(problems, ready(marks, "s1.before") is False,
@@ -130,10 +114,10 @@ def outcome_1(marks):
           "import random initialised the RNG")
     check(problems, ready(marks, "s1.after_seed") is True,
           "a blocking read did not initialise the RNG")
-    check(problems, about_as_long(start[1], start[2]),
-          f"startup took {start[1]:.2f}s, {start[2]:.2f}s once ready")
-    check(problems, about_as_long(imp[1], imp[2]),
-          f"import random took {imp[1]:.2f}s, {imp[2]:.2f}s once ready")
+    # The times are shown, not asserted: the stall to catch (waiting for
+    # the kernel's entropy, about a second) initialises the RNG, which the
+    # probes above see, while software emulation on a loaded host makes
+    # a start take 0.7-1.6 s either way.
     return Outcome([startup_cell(start, ready(marks, "s1.after_start")),
                     startup_cell(imp, ready(marks, "s1.after_random"))],
                    problems)
