@@ -73,17 +73,56 @@ def docs_python(target):
     return str(target.python)
 
 
+# "name @ URL": a requirement pinned to a direct download, which only the
+# package registries, not arbitrary hosts, may serve here.
+DIRECT_URL = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*@\s*\S+")
+# "-c file" or "-r file", relative to the requirements file.
+INCLUDED_FILE = re.compile(r"^(\s*-[cr]\s+)(\S+)(.*)$")
+
+
+def registry_requirements(doc, out):
+    """Doc/requirements.txt as pip can install it from the registries.
+
+    A release candidate's file may pin a package to a direct URL (3.15.0rc1
+    pins pygments to a GitHub archive); that becomes the package by name,
+    from the registry, and is said in the log.  Included files are made
+    absolute, so the copy in *out* works.  Returns the file to install
+    and the names that were unpinned.
+    """
+    unpinned, lines = [], []
+    for line in (doc / "requirements.txt").read_text().splitlines():
+        match = DIRECT_URL.match(line)
+        if match:
+            unpinned.append(match.group(1))
+            line = f"{match.group(1)}  # was: {line.strip()}"
+        included = INCLUDED_FILE.match(line)
+        if included:
+            line = (included.group(1) + str(doc / included.group(2))
+                    + included.group(3))
+        lines.append(line)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "requirements.txt"
+    path.write_text("\n".join(lines) + "\n")
+    return path, unpinned
+
+
 def ensure_venv(target, log):
-    """A venv with exactly what the release's Doc/requirements.txt pins,
-    from PyPI.
+    """A venv with what the release's Doc/requirements.txt pins, from the
+    package registry.
 
     Keyed by the hash of the requirement files, so 3.13.5 and a later
     release with other pins never share one.
     """
     doc = target.src / "Doc"
     env_dir = config.BUILD / "docs-venv" / requirements_digest(doc)
+    requirements, unpinned = registry_requirements(
+        doc, env_dir.parent / (env_dir.name + ".requirements"))
+    if unpinned:
+        steps.say(f"docs: {', '.join(unpinned)} from the registry instead "
+                  f"of the direct URL that {steps.display(doc)}"
+                  "/requirements.txt pins")
     venvs.ensure(docs_python(target), env_dir,
-                 ["-r", str(doc / "requirements.txt")], "sphinx", log)
+                 ["-r", str(requirements)], "sphinx", log)
     return env_dir
 
 

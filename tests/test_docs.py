@@ -116,3 +116,22 @@ def test_changelog_lists_the_series_news_entries(rendered):
     text = plain((rendered / "whatsnew" / "changelog.html").read_text(
         encoding="utf-8"))
     assert "wait_for_system_rng" in text
+
+
+def test_registry_requirements_unpin_direct_urls(tmp_path):
+    """A pin to a direct URL (3.15.0rc1's pygments) becomes the package
+    from the registry; included files become absolute; the rest stays."""
+    doc = tmp_path / "Doc"
+    doc.mkdir()
+    (doc / "requirements.txt").write_text(
+        "sphinx<9.0.0\n"
+        "pygments @ https://example.invalid/pygments/archive/abc.tar.gz\n"
+        "-c constraints.txt\n")
+    path, unpinned = docs.registry_requirements(doc, tmp_path / "out")
+    assert unpinned == ["pygments"]
+    lines = path.read_text().splitlines()
+    assert lines[0] == "sphinx<9.0.0"
+    assert lines[1].split("#")[0].strip() == "pygments"
+    assert lines[2] == f"-c {doc / 'constraints.txt'}"
+    (doc / "requirements.txt").write_text("sphinx<9.0.0\n")
+    assert docs.registry_requirements(doc, tmp_path / "out")[1] == []
