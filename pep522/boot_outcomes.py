@@ -8,6 +8,8 @@ assertions that failed.  The same for every architecture.
 
 import argparse
 
+from pep522 import expected
+
 # Scenario numbers and what the table calls them.
 SCENARIOS = {
     1: "startup, import random",
@@ -27,9 +29,8 @@ COMBINED_ORDER = [1, 5, 2, 3]
 QUICK = [1, 2, 3]
 
 # PEP 522's exception for os.urandom() while the RNG is not ready.
-EAGAIN = 11
-PEP522_MESSAGE = ("[Errno 11] system random number generator is not ready; "
-                  "see secrets.token_bytes()")
+EAGAIN = expected.EAGAIN
+PEP522_MESSAGE = expected.MESSAGE
 def boot_plan(scenarios, combine):
     """The boots that run *scenarios*: a list of scenario lists."""
     scenarios = sorted(set(scenarios))

@@ -36,8 +36,8 @@ import re
 import shutil
 import subprocess
 
-from pep522 import (arches, build, chroot, config, debian_packages, machine,
-                    options, steps)
+from pep522 import (arches, build, chroot, config, debian_packages, expected,
+                    machine, options, steps)
 from pep522.errors import Error
 
 UNITS_DIR = pathlib.Path(__file__).resolve().parent / "systemd_units"
@@ -232,8 +232,7 @@ def table(results):
     return ["| " + " | ".join(row) + " |" for row in rows]
 
 
-PEP522_DETAIL = ("raised errno=11 system random number generator is not "
-                 "ready; see secrets.token_bytes()")
+PEP522_DETAIL = f"raised errno={expected.EAGAIN} {expected.STRERROR}"
 
 
 def problems(events):

@@ -258,8 +258,7 @@ def check_installed(pkgs, installed, series):
         results["regrtest"] = f"FAILED (log: {steps.display(log)})"
     text = log.read_text(errors="replace")
     results["regrtest_summary"] = testing.summary_lines(text)
-    found = testing.series_tests(text, testing.expected_classes(
-        series, testing.TOUCHED_TESTS))
+    found = testing.series_run(text, series, testing.TOUCHED_TESTS)
     results["series_tests"] = found.line()
     results["series_problems"] = found.problems
     results["series_details"] = found.details()

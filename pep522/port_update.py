@@ -27,7 +27,7 @@ import pathlib
 import subprocess
 import tempfile
 
-from pep522 import config, git, port, series, source, steps, tree
+from pep522 import config, git, port_git, series, source, steps, tree
 from pep522.errors import Error
 
 
@@ -118,7 +118,7 @@ def update(to_release, from_release, rev):
                     "earlier port to update",
                     hint=f"make it with `make port "
                          f"VERSION={to_release.version}` (without SINCE)")
-    port.check_can_start(target)
+    port_git.check_can_start(target)
     from_dir = from_release.series_dir
     names = series.read(from_dir)
     from_tarball = source.obtain(from_release,
@@ -126,9 +126,9 @@ def update(to_release, from_release, rev):
     with steps.Step(f"port: the changes of {steps.display(from_dir)} since "
                     f"{rev} onto {steps.display(src)} with git rebase",
                     target.logs / "port.log") as step:
-        port.add_pristine(src, from_release, from_tarball, step)
-        port.enable_rerere(target)
-        base = port.from_tag(from_release)
+        port_git.add_pristine(src, from_release, from_tarball, step)
+        port_git.enable_rerere(target)
+        base = port_git.from_tag(from_release)
         ported = git.git(src, "rev-list", "--reverse",
                          f"{tree.UPSTREAM_TAG}..HEAD").split()
         with tempfile.TemporaryDirectory(dir=target.dir) as tmp:
@@ -152,9 +152,10 @@ def update(to_release, from_release, rev):
                 step.run(["git", "-C", src, "worktree", "remove", "--force",
                           work], env=git.ENV)
             (tmp / "todo").write_text("\n".join(lines) + "\n")
-            port.state_path(src).write_text(json.dumps({"labels": labels}))
-            proc = port.run(src, "rebase", [
+            port_git.state_path(src).write_text(
+                json.dumps({"labels": labels}))
+            proc = port_git.run(src, "rebase", [
                 "-i", "--committer-date-is-author-date", tree.UPSTREAM_TAG],
                 step, extra_env={"GIT_SEQUENCE_EDITOR":
                                  f"cp {tmp / 'todo'}"})
-        port.finish(target, "rebase", proc, step)
+        port_git.finish(target, "rebase", proc, step)

@@ -324,6 +324,20 @@ class Stats:
     ready_at: float | None = None
     exit_status: int | None = None
 
+    def count_call(self, kind, ready):
+        self.calls[kind] += 1
+        if ready and kind not in (VDSO_SETUP, DEV_RANDOM_OPEN):
+            self.calls_after_ready += 1
+
+    def count_bytes(self, kind, size, ready):
+        """Keep the counters honest: count whatever ran before
+        readiness."""
+        if not ready:
+            if kind == INSECURE:
+                self.insecure_bytes_before_ready += size
+            else:
+                self.bytes_before_ready += size
+
     def count_answer(self, kind, answer):
         if kind == VDSO_SETUP and answer == errno.EINVAL:
             self.answers["vdso_refused"] += 1
@@ -357,26 +371,29 @@ def open_signalfd(signums):
     return _check(_libc.signalfd(-1, mask, SFD_NONBLOCK_CLOEXEC)), old
 
 
-class Supervisor:
-    """Answers the notifications of one child until it exits."""
+class Listener:
+    """The seccomp plumbing: the listener of one child's filter.
 
-    def __init__(self, listener, pid, policy, ready_on_signal, deadline,
-                 started):
-        self.listener = listener
-        self.pid = pid
-        self.policy = policy
-        self.ready_on_signal = ready_on_signal
-        self.deadline = deadline
-        self.started = started
-        self.arch = ARCHES[platform.machine()]
-        self.ready = False
-        self.held = {}  # notification id -> requested size
-        self.stats = Stats()
-        self.wait_status = None
+    It receives the notified calls, answers them, tells whether a call is
+    still pending, and reads what an open names from the caller's memory.
+    """
 
-    # Kernel interface.
+    def __init__(self, fd, arch):
+        self.fd = fd
+        self.arch = arch
 
-    def _send(self, notif_id, answer):
+    def receive(self):
+        """The next notified call, or None if it was interrupted first."""
+        notif = SeccompNotif()
+        try:
+            fcntl.ioctl(self.fd, NOTIF_RECV, notif, True)
+        except OSError as e:
+            if e.errno == errno.ENOENT:
+                return None  # interrupted before we could read it
+            raise
+        return notif
+
+    def send(self, notif_id, answer):
         """Answer one call; return False if it no longer exists."""
         resp = SeccompNotifResp(id=notif_id)
         if answer == CONTINUE:
@@ -384,7 +401,7 @@ class Supervisor:
         else:
             resp.error = -answer
         try:
-            fcntl.ioctl(self.listener, NOTIF_SEND, resp, True)
+            fcntl.ioctl(self.fd, NOTIF_SEND, resp, True)
         except OSError as e:
             if e.errno == errno.ENOENT:
                 return False
@@ -395,9 +412,11 @@ class Supervisor:
             raise
         return True
 
-    def _valid(self, notif_id):
+    def valid(self, notif_id):
+        """Is the call still pending (its thread neither interrupted nor
+        dead)?"""
         try:
-            fcntl.ioctl(self.listener, NOTIF_ID_VALID,
+            fcntl.ioctl(self.fd, NOTIF_ID_VALID,
                         ctypes.c_uint64(notif_id), True)
         except OSError as e:
             if e.errno == errno.ENOENT:
@@ -405,49 +424,7 @@ class Supervisor:
             raise
         return True
 
-    # Answering.
-
-    def _continue(self, notif_id, kind, size):
-        if not self._send(notif_id, CONTINUE):
-            return False
-        # Keep the counters honest: count whatever ran before readiness.
-        if not self.ready:
-            if kind == INSECURE:
-                self.stats.insecure_bytes_before_ready += size
-            else:
-                self.stats.bytes_before_ready += size
-        return True
-
-    def on_notification(self):
-        notif = SeccompNotif()
-        try:
-            fcntl.ioctl(self.listener, NOTIF_RECV, notif, True)
-        except OSError as e:
-            if e.errno == errno.ENOENT:
-                return  # interrupted before we could read it
-            raise
-        nr, args = notif.data.nr, notif.data.args
-        opened = self._read_open(notif) if nr in self.arch.opens else None
-        kind = classify(self.arch, nr, args, opened)
-        if kind == OTHER_OPEN:
-            # Not ours to count: let it run.
-            self._send(notif.id, CONTINUE)
-            return
-        size = args[1] if kind != DEV_RANDOM_OPEN else 0
-        self.stats.calls[kind] += 1
-        if self.ready and kind not in (VDSO_SETUP, DEV_RANDOM_OPEN):
-            self.stats.calls_after_ready += 1
-        answer = decide(kind, self.policy, self.ready)
-        self.stats.count_answer(kind, answer)
-        if answer == HOLD:
-            self.held[notif.id] = size
-            return
-        sent = (self._continue(notif.id, kind, size) if answer == CONTINUE
-                else self._send(notif.id, answer))
-        if not sent:
-            self.stats.answers["interrupted"] += 1
-
-    def _read_open(self, notif):
+    def read_open(self, notif):
         """(path, flags) of a notified open, path None if unreadable.
 
         Only as much of the path as /dev/random needs is read.  The call
@@ -470,11 +447,79 @@ class Supervisor:
             return None, 0
         finally:
             os.close(fd)
-        return (path, flags) if self._valid(notif.id) else (None, 0)
+        return (path, flags) if self.valid(notif.id) else (None, 0)
+
+
+class Clock:
+    """When the simulated RNG becomes ready: at a deadline (--ready-after),
+    on SIGUSR1 (--ready-on-signal), or never."""
+
+    def __init__(self, started, deadline, on_signal):
+        self.started = started
+        self.deadline = deadline
+        self.on_signal = on_signal
+        self.ready = False
+
+    def elapsed(self):
+        return round(time.monotonic() - self.started, 6)
+
+    def timeout_ms(self):
+        """How long the supervisor may sleep before the deadline."""
+        if self.ready or self.deadline is None:
+            return None
+        return max(0, math.ceil((self.deadline - time.monotonic()) * 1000))
+
+    def due(self):
+        """Has the deadline passed while the RNG is still not ready?"""
+        return (not self.ready and self.deadline is not None
+                and time.monotonic() >= self.deadline)
+
+
+class Answers:
+    """The per-syscall answers: each notified call is classified, counted
+    and answered as the policy says; blocking calls are held until the
+    RNG becomes ready."""
+
+    def __init__(self, listener, policy, clock, stats):
+        self.listener = listener
+        self.policy = policy
+        self.clock = clock
+        self.stats = stats
+        self.held = {}  # notification id -> requested size
+
+    def _continue(self, notif_id, kind, size):
+        if not self.listener.send(notif_id, CONTINUE):
+            return False
+        self.stats.count_bytes(kind, size, self.clock.ready)
+        return True
+
+    def on_notification(self):
+        notif = self.listener.receive()
+        if notif is None:
+            return
+        nr, args = notif.data.nr, notif.data.args
+        opened = (self.listener.read_open(notif)
+                  if nr in self.listener.arch.opens else None)
+        kind = classify(self.listener.arch, nr, args, opened)
+        if kind == OTHER_OPEN:
+            # Not ours to count: let it run.
+            self.listener.send(notif.id, CONTINUE)
+            return
+        size = args[1] if kind != DEV_RANDOM_OPEN else 0
+        self.stats.count_call(kind, self.clock.ready)
+        answer = decide(kind, self.policy, self.clock.ready)
+        self.stats.count_answer(kind, answer)
+        if answer == HOLD:
+            self.held[notif.id] = size
+            return
+        sent = (self._continue(notif.id, kind, size) if answer == CONTINUE
+                else self.listener.send(notif.id, answer))
+        if not sent:
+            self.stats.answers["interrupted"] += 1
 
     def become_ready(self):
-        self.ready = True
-        self.stats.ready_at = round(time.monotonic() - self.started, 6)
+        self.clock.ready = True
+        self.stats.ready_at = self.clock.elapsed()
         for notif_id, size in self.held.items():
             outcome = ("released" if self._continue(notif_id, BLOCKING, size)
                        else "interrupted")
@@ -483,11 +528,25 @@ class Supervisor:
 
     def drop_interrupted(self):
         """Forget held calls whose thread was interrupted or has died."""
-        for notif_id in [i for i in self.held if not self._valid(i)]:
+        for notif_id in [i for i in self.held
+                         if not self.listener.valid(i)]:
             del self.held[notif_id]
             self.stats.answers["interrupted"] += 1
 
-    # Events.
+
+class Supervisor:
+    """Serves one child until it exits: its notified calls (Answers), its
+    readiness clock, and the signals for it (forwarded, or SIGUSR1 to make
+    the RNG ready)."""
+
+    def __init__(self, listener, pid, policy, ready_on_signal, deadline,
+                 started):
+        self.pid = pid
+        self.stats = Stats()
+        self.clock = Clock(started, deadline, ready_on_signal)
+        self.listener = Listener(listener, ARCHES[platform.machine()])
+        self.answers = Answers(self.listener, policy, self.clock, self.stats)
+        self.wait_status = None
 
     def on_signals(self, sigfd):
         data = os.read(sigfd, SIGINFO_SIZE * 16)
@@ -495,9 +554,9 @@ class Supervisor:
             signo, _, code = struct.unpack_from("<Iii", data, offset)
             if signo == signal.SIGCHLD:
                 self._reap()
-            elif signo == signal.SIGUSR1 and self.ready_on_signal:
-                if not self.ready:
-                    self.become_ready()
+            elif signo == signal.SIGUSR1 and self.clock.on_signal:
+                if not self.clock.ready:
+                    self.answers.become_ready()
             elif code != SI_KERNEL:
                 # SI_KERNEL: sent by the terminal to the whole process
                 # group, so the child has its own copy already.
@@ -508,34 +567,25 @@ class Supervisor:
         if pid:
             self.wait_status = status
 
-    def _timeout_ms(self):
-        if self.ready or self.deadline is None:
-            return None
-        return max(0, math.ceil((self.deadline - time.monotonic()) * 1000))
-
-    def _check_deadline(self):
-        if (not self.ready and self.deadline is not None
-                and time.monotonic() >= self.deadline):
-            self.become_ready()
-
     def serve(self, sigfd):
         """Answer calls until the child exits; return its wait status."""
         poller = select.poll()
-        poller.register(self.listener, select.POLLIN)
+        poller.register(self.listener.fd, select.POLLIN)
         poller.register(sigfd, select.POLLIN)
         while self.wait_status is None:
-            self._check_deadline()
-            for fd, events in poller.poll(self._timeout_ms()):
+            if self.clock.due():
+                self.answers.become_ready()
+            for fd, events in poller.poll(self.clock.timeout_ms()):
                 if fd == sigfd:
                     self.on_signals(sigfd)
                 elif events & select.POLLIN:
-                    self.on_notification()
+                    self.answers.on_notification()
                 else:
                     # POLLHUP: no process uses the filter any more.
-                    poller.unregister(self.listener)
-            if self.held:
-                self.drop_interrupted()
-        self.drop_interrupted()
+                    poller.unregister(self.listener.fd)
+            if self.answers.held:
+                self.answers.drop_interrupted()
+        self.answers.drop_interrupted()
         return self.wait_status
 
 

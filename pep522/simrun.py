@@ -34,6 +34,8 @@ SIM = [sys.executable, "-S", "-c", """if True:
     args = parser.parse_args(sys.argv[1:])
     sys.exit(args.func(args))
 """, str(ROOT), "rngsim"]
+# The same simulator through the command line, as a user starts it.
+CLI = [sys.executable, "-m", "pep522", "rngsim"]
 
 
 @dataclasses.dataclass
@@ -77,6 +79,13 @@ ISOLATED = ("-I",)
 # cannot use -I, which ignores it.
 FIXED_HASH = {"PYTHONHASHSEED": "0"}
 NOT_ISOLATED = ("-s", "-P")
+# The time limits of the runs the suite and the variant checks share (a
+# variant scales them): how long a waiting child is given to enter
+# getrandom() before SIGINT, and how long the threads that wait at once
+# keep the RNG not ready; how many threads draw at once.
+SETTLE = 0.3
+THREADS_READY_AFTER = 1.0
+THREADS = 8
 
 
 @dataclasses.dataclass
@@ -95,10 +104,13 @@ class Run:
 
 
 def sim_argv(python, options, code, *, stats=None, flags=ISOLATED,
-             wrapper=()):
-    """rngsim OPTIONS [--stats FILE] -- [WRAPPER...] PYTHON FLAGS -c CODE."""
+             wrapper=(), sim=SIM):
+    """rngsim OPTIONS [--stats FILE] -- [WRAPPER...] PYTHON FLAGS -c CODE.
+
+    *sim* starts the simulator: SIM, or CLI (`python3 -m pep522 rngsim`).
+    """
     stats_opt = ["--stats", str(stats)] if stats else []
-    return [*SIM, *options, *stats_opt, "--", *wrapper, str(python), *flags,
+    return [*sim, *options, *stats_opt, "--", *wrapper, str(python), *flags,
             "-c", textwrap.dedent(code)]
 
 
@@ -110,21 +122,29 @@ def read_stats(path):
 
 
 def run_sim(python, options, code, tmp_dir, *, flags=ISOLATED, wrapper=(),
-            env=None, timeout=TIMEOUT):
-    """Run CODE in PYTHON under rngsim with OPTIONS until it exits."""
-    stats = tmp_dir / f"stats-{time.monotonic_ns()}.json"
+            env=None, timeout=TIMEOUT, sim=SIM):
+    """Run CODE in PYTHON under rngsim with OPTIONS until it exits.
+
+    The simulator's counts are written to a file in *tmp_dir* and read
+    into the Run's stats (with *tmp_dir* None, none are kept).
+    """
+    stats = (tmp_dir / f"stats-{time.monotonic_ns()}.json"
+             if tmp_dir is not None else None)
     argv = sim_argv(python, options, code, stats=stats, flags=flags,
-                    wrapper=wrapper)
+                    wrapper=wrapper, sim=sim)
     started = time.monotonic()
     proc = subprocess.run(argv, cwd=ROOT, capture_output=True,
                           text=True, timeout=timeout,
                           env={**os.environ, **(env or {})})
     return Run(proc.returncode, proc.stdout, proc.stderr,
-               time.monotonic() - started, read_stats(stats))
+               time.monotonic() - started,
+               read_stats(stats) if stats else None)
 
 
-def start_sim(python, options, code, stats, env=None):
-    return subprocess.Popen(sim_argv(python, options, code, stats=stats),
+def start_sim(python, options, code, stats, env=None, *, flags=ISOLATED,
+              sim=SIM):
+    return subprocess.Popen(sim_argv(python, options, code, stats=stats,
+                                     flags=flags, sim=sim),
                             cwd=ROOT, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True,
                             env={**os.environ, **(env or {})})
@@ -146,7 +166,7 @@ def finish(proc, timeout=TIMEOUT):
     return out, err
 
 
-def interrupt_wait(python, call, tmp_dir, *, settle=0.3, env=None,
+def interrupt_wait(python, call, tmp_dir, *, settle=SETTLE, env=None,
                    timeout=TIMEOUT):
     """Send SIGINT to a run while CALL waits for a never-ready RNG.
 
@@ -208,8 +228,8 @@ THREADS_CHILD = """
 """
 
 
-def threads_drawing(python, options, call, tmp_dir, *, threads=8, calls=1,
-                    flags=ISOLATED, env=None, timeout=TIMEOUT):
+def threads_drawing(python, options, call, tmp_dir, *, threads=THREADS,
+                    calls=1, flags=ISOLATED, env=None, timeout=TIMEOUT):
     """Run CALL in *threads* threads at once, *calls* times each."""
     code = THREADS_CHILD.format(threads=threads, calls=calls, call=call,
                                 module=call.split(".")[0])

@@ -247,6 +247,24 @@ def series_tests(text, expected):
                                         if r[1] in expected])
 
 
+def series_run(text, series, tests, match=()):
+    """SeriesTests of the classes of *series* (series_classes()) that a
+    regrtest -v of *tests* with the -m patterns *match* runs."""
+    return series_tests(text, expected_classes(series, tests, match))
+
+
+def totals(text):
+    """regrtest's closing lines, with its reports of leaked references."""
+    return summary_lines(text) + [line.strip() for line in
+                                  text.splitlines()[-40:] if "leaked" in line]
+
+
+def skip_reasons(text):
+    """The reasons regrtest gave for skipping tests, each once, sorted."""
+    return sorted({line.split(" skipped -- ", 1)[1].strip()
+                   for line in text.splitlines() if " skipped -- " in line})
+
+
 def regrtest(target, tests, log, extra=(), env=None, wrap=None, where="",
              series=None, match=(), python_opts=()):
     """Run CPython's regrtest on *target*; return its exit status.
@@ -277,8 +295,7 @@ def regrtest(target, tests, log, extra=(), env=None, wrap=None, where="",
             steps.say("  " + line)
         problems = [f"regrtest exited with status {status}"] if status else []
         if series is not None:
-            found = series_tests(text, expected_classes(series, tests,
-                                                        match))
+            found = series_run(text, series, tests, match)
             steps.say("  " + found.line())
             for line in found.details()[:20]:
                 steps.say("    " + line)

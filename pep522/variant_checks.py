@@ -26,7 +26,7 @@ from pep522 import (build, config, options, sanitizers, simrun, steps,
                     testing, variants)
 from pep522.errors import Error
 
-THREADS = 8
+THREADS = simrun.THREADS
 # os.urandom() calls in the exception-path loop, and per thread when
 # threads call it at once.
 LOOP_CALLS = 5000
@@ -142,7 +142,7 @@ def getrandom_sigint(ctx):
     """Ctrl-C (SIGINT, EINTR) during a blocking os.getrandom(), which
     releases the GIL, raises KeyboardInterrupt promptly."""
     run = simrun.interrupt_wait(ctx.python, "os.getrandom(16)", ctx.tmp,
-                                settle=ctx.limit(0.3), env=ctx.env,
+                                settle=ctx.limit(simrun.SETTLE), env=ctx.env,
                                 timeout=ctx.limit(simrun.TIMEOUT))
     return verdict({
         "child called": run.stdout == "calling",
@@ -157,7 +157,7 @@ def getrandom_sigint(ctx):
 def token_bytes_threads(ctx):
     """THREADS threads wait in secrets.token_bytes() at once and are
     released together when the RNG becomes ready."""
-    ready = ctx.limit(1.0)
+    ready = ctx.limit(simrun.THREADS_READY_AFTER)
     started = time.monotonic()
     run = simrun.threads_drawing(
         ctx.python, ["--ready-after", f"{ready:g}"],
@@ -267,10 +267,8 @@ def regrtest(ctx, spec):
     except Error as e:
         ok, why = False, str(e).split("\n", 1)[0].split(" failed: ", 1)[-1]
     text = log.read_text(errors="replace")
-    totals = testing.summary_lines(text) + [
-        line.strip() for line in text.splitlines()[-40:] if "leaked" in line]
-    skips = sorted({line.split(" skipped -- ", 1)[1].strip()
-                    for line in text.splitlines() if " skipped -- " in line})
+    totals = testing.totals(text)
+    skips = testing.skip_reasons(text)
     detail = "; ".join(totals) or f"see {steps.display(log)}"
     if skips:
         detail += "; skipped: " + "; ".join(skips)

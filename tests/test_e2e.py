@@ -28,10 +28,11 @@ from pathlib import Path
 
 import pytest
 
-from pep522 import config, rngsim, simrun
-from pep522.simrun import (FIXED_HASH, ISOLATED, NOT_ISOLATED, TIMEOUT,
-                           finish, interrupt_wait, read_line, read_stats,
-                           run_sim, start_sim, threads_drawing)
+from pep522 import config, expected, rngsim, simrun
+from pep522.simrun import (FIXED_HASH, ISOLATED, NOT_ISOLATED, THREADS,
+                           THREADS_READY_AFTER, TIMEOUT, finish,
+                           interrupt_wait, read_line, read_stats, run_sim,
+                           start_sim, threads_drawing)
 from test_rngsim import wait_for_line
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,12 +44,10 @@ WAIT = 2.0
 # 1 ms here), whatever the machine's load.
 WAIT_CPU_LIMIT = WAIT / 2
 CALLS = 100
-THREADS = 8
 SWEEP_TIMEOUT = 10
 SWEEP_REPORT = config.BUILD / "e2e-sweep.md"
 
-BLOCKING_MESSAGE = ("system random number generator is not ready; "
-                    "see secrets.token_bytes()")
+BLOCKING_MESSAGE = expected.STRERROR
 NO_URANDOM_MESSAGE = "/dev/urandom (or equivalent) not found"
 
 pytestmark = pytest.mark.skipif(
@@ -331,11 +330,12 @@ def test_one_getrandom_per_call_once_ready(python, tmp, baseline_calls,
 @pytest.fixture(scope="module")
 def threads(python, tmp):
     started = time.monotonic()
-    run = threads_drawing(python, ["--ready-after", "1"],
+    run = threads_drawing(python, ["--ready-after",
+                                   f"{THREADS_READY_AFTER:g}"],
                           "secrets.token_bytes(32)", tmp, threads=THREADS)
     assert run.returncode == 0, run.stderr
-    # The simulator became ready 1 s after it started, so after this.
-    run.ready_not_before = started + 1.0
+    # The simulator became ready that long after it started, so after this.
+    run.ready_not_before = started + THREADS_READY_AFTER
     return run
 
 

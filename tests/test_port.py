@@ -9,7 +9,8 @@ import hashlib
 import pytest
 
 from conftest import FILES, make_tarball
-from pep522 import config, export, git, port, port_update, series, source
+from pep522 import (config, export, git, port, port_git, port_update, series,
+                    source)
 from pep522.errors import Error
 
 
@@ -186,7 +187,7 @@ def test_update_carries_only_the_changes(ported):
     assert "line nine\n" in secrets           # the new change
     assert (target.src / "Modules/new.c").read_text() == (
         "/* new, for 9.10 */\n")             # the port's own change
-    assert not port.in_progress(target.src)
+    assert not port_git.in_progress(target.src)
     names = export.export(target)
     assert names[0] == "0001-secrets-spell-out-three-and-nine.patch"
 
@@ -203,7 +204,7 @@ def test_update_conflict_names_the_change(ported):
             "0001-secrets-shout-three.patch") in message
     assert "conflicts in: Lib/secrets.py" in message
     assert "git rebase --continue" in info.value.hint
-    assert port.in_progress(target.src) == "rebase"
+    assert port_git.in_progress(target.src) == "rebase"
 
 
 def test_update_needs_the_old_series(ported):

@@ -19,43 +19,44 @@ from pathlib import Path
 
 import pytest
 
-from pep522 import rngsim
+from pep522 import rngsim, simrun
+from pep522.simrun import TIMEOUT, read_line
 
 ROOT = Path(__file__).resolve().parent.parent
-TIMEOUT = 15
 
 pytestmark = pytest.mark.skipif(
     sys.platform != "linux" or platform.machine() not in rngsim.ARCHES,
     reason="rngsim needs Linux on x86_64 or aarch64")
 
 
+# The host Python under `python3 -m pep522 rngsim`, through simrun's
+# helpers: without interpreter flags, and through the command line.
+HOST = {"flags": (), "sim": simrun.CLI}
+
+
 def rngsim_argv(options, code):
-    return [sys.executable, "-m", "pep522", "rngsim", *options, "--",
-            sys.executable, "-c", textwrap.dedent(code)]
+    return simrun.sim_argv(sys.executable, options, code, **HOST)
 
 
-def run_sim(options, code, **kwargs):
-    return subprocess.run(rngsim_argv(options, code), cwd=ROOT,
-                          capture_output=True, text=True, timeout=TIMEOUT,
-                          **kwargs)
+def run_sim(options, code):
+    return simrun.run_sim(sys.executable, options, code, None, **HOST)
 
 
 def start_sim(options, code):
-    return subprocess.Popen(rngsim_argv(options, code), cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+    return simrun.start_sim(sys.executable, options, code, None, **HOST)
 
 
 def run_with_stats(tmp_path, options, code):
-    stats = tmp_path / "stats.json"
-    proc = run_sim([*options, "--stats", str(stats)], code)
-    return proc, json.loads(stats.read_text())
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    run = simrun.run_sim(sys.executable, options, code, tmp_path, **HOST)
+    assert run.stats is not None, run.stderr
+    return run, run.stats
 
 
 def wait_for_line(proc, timeout=TIMEOUT):
-    ready, _, _ = select.select([proc.stdout], [], [], timeout)
-    assert ready, "the child printed nothing"
-    return proc.stdout.readline().strip()
+    line = read_line(proc, timeout)
+    assert line, "the child printed nothing"
+    return line.strip()
 
 
 def has_output(proc, timeout):
