@@ -10,11 +10,17 @@ import argparse
 import os
 import sys
 
-from pep522 import (bench, boot, boot_systemd, build, config, cross,
-                    debian, debian_packages, dist, docs, export, impact,
-                    options, port, rngsim, source, steps, testing,
-                    variant_checks, variants)
+from pep522 import config, options, steps
+from pep522.bench import bench
+from pep522.boot import boot
+from pep522.builds import build, cross, variants
+from pep522.checks import testing, variant_checks
+from pep522.debian import boot_systemd, debian, debian_packages
 from pep522.errors import Error
+from pep522.impact import impact
+from pep522.release import export, port, source
+from pep522.ship import dist, docs
+from pep522.sim import rngsim
 
 
 def target_of(args):

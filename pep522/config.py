@@ -46,7 +46,7 @@ class BuildDirs:
     """Where a build under self.dir keeps its objects, logs and python.
 
     Every kind of build (Target, a cross build, Debian's tree) lays out
-    its directory the same way, so pep522.build can serve them all.
+    its directory the same way, so pep522.builds.build can serve them all.
     """
 
     @property

@@ -14,7 +14,8 @@ import tarfile
 
 import pytest
 
-from pep522 import config, export, git, tree
+from pep522 import config, git
+from pep522.release import export, tree
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
@@ -102,8 +103,8 @@ class Fake:
 
 
 # `make test` builds the patched and the stock release before it runs the
-# suite (pep522/testing.py sets these): there, a build that is missing is
-# a failure, not a skip.
+# suite (pep522/checks/testing.py sets these): there, a build that is
+# missing is a failure, not a skip.
 UNDER_MAKE_TEST = os.environ.get("PEP522_MAKE_TEST") == "1"
 
 

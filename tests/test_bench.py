@@ -14,7 +14,8 @@ import sys
 import pytest
 
 from conftest import UNDER_MAKE_TEST, built, release_under_test
-from pep522 import bench, bench_cases, config, venvs
+from pep522 import config, venvs
+from pep522.bench import bench, bench_cases
 from pep522.errors import Error
 
 

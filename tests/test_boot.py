@@ -18,7 +18,9 @@ import sys
 import pytest
 
 from conftest import built, run_tool
-from pep522 import arches, boot, boot_outcomes, config, initramfs, machine
+from pep522 import config
+from pep522.boot import boot, boot_outcomes, initramfs, machine
+from pep522.builds import arches
 from pep522.errors import Error
 
 GOOD_LOG = """\

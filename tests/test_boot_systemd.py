@@ -11,7 +11,8 @@ import pathlib
 import subprocess
 import sys
 
-from pep522 import arches, boot_systemd, chroot
+from pep522.builds import arches
+from pep522.debian import boot_systemd, chroot
 
 RECIPE = ('/usr/bin/python3 -c "import secrets; '
           'secrets.wait_for_system_rng()"')
@@ -149,7 +150,7 @@ def test_parse_console():
     assert events["recipe urandom"][1] == "returned 16 bytes"
     assert events["end"][0] == 57.1
     assert events["recipe result"] == (14.012345, "success")
-    # The end unit also prints pep522.machine's end marker.
+    # The end unit also prints pep522.boot.machine's end marker.
     script = (boot_systemd.UNITS_DIR / "pep522_boot.py").read_text()
     assert 'print("@@pep522 done"' in script
     assert boot_systemd.problems(events) == []

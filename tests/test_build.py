@@ -10,7 +10,9 @@ import json
 
 import pytest
 
-from pep522 import build, config, tree
+from pep522 import config
+from pep522.builds import build
+from pep522.release import tree
 
 MAKEFILE = """\
 install:

@@ -8,7 +8,8 @@ import pathlib
 
 import pytest
 
-from pep522 import chroot, config
+from pep522 import config
+from pep522.debian import chroot
 from pep522.errors import Error
 
 ROOT = pathlib.Path("/srv/chroot/trixie-buildd")

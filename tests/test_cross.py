@@ -12,9 +12,11 @@ import pathlib
 
 import pytest
 
-from pep522 import (arches, boot, config, cross, debs, guest_tests,
-                    initramfs, machine, source)
+from pep522 import config
+from pep522.boot import boot, guest_tests, initramfs, machine
+from pep522.builds import arches, cross, debs
 from pep522.errors import Error
+from pep522.release import source
 
 AARCH64 = arches.get("aarch64")
 

@@ -14,8 +14,11 @@ import subprocess
 import pytest
 
 from conftest import UNDER_MAKE_TEST
-from pep522 import debian, export, steps, tree, variants
+from pep522 import steps
+from pep522.builds import variants
+from pep522.debian import debian
 from pep522.errors import Error
+from pep522.release import export, tree
 
 # `make` installs quilt with the build dependencies: under `make test`
 # these run (and fail if it is missing).
@@ -157,7 +160,7 @@ def test_push_refuses_a_patch_that_does_not_apply_exactly(fake):
 
 
 def test_debian_tree_builds_like_the_default_build(fake):
-    # pep522.build asks every target for its variant's configure options
+    # pep522.builds.build asks every target for its variant's configure options
     # and environment: Debian's tree is built as the default build.
     target = debian.DebianTarget(fake.release)
     assert variants.configure_args(target) == []

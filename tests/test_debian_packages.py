@@ -15,7 +15,9 @@ import subprocess
 import pytest
 
 from conftest import UNDER_MAKE_TEST
-from pep522 import debian, debian_packages, steps, testing
+from pep522 import steps
+from pep522.checks import testing
+from pep522.debian import debian, debian_packages
 
 DSC = """\
 Format: 3.0 (quilt)

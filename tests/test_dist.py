@@ -10,7 +10,9 @@ import shutil
 import subprocess
 import tarfile
 
-from pep522 import dist, git, tree
+from pep522 import git
+from pep522.release import tree
+from pep522.ship import dist
 
 
 def test_dist_twice_gives_the_same_bytes(fake):

@@ -14,8 +14,10 @@ import re
 import pytest
 
 from conftest import UNDER_MAKE_TEST, release_under_test
-from pep522 import config, docs, tree
+from pep522 import config
 from pep522.errors import Error
+from pep522.release import tree
+from pep522.ship import docs
 
 
 def test_parse_warnings_drops_line_numbers_and_the_tree_path(tmp_path):

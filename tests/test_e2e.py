@@ -28,8 +28,10 @@ from pathlib import Path
 
 import pytest
 
-from pep522 import config, expected, rngsim, simrun
-from pep522.simrun import (FIXED_HASH, ISOLATED, NOT_ISOLATED, THREADS,
+from pep522 import config
+from pep522.checks import expected
+from pep522.sim import rngsim, simrun
+from pep522.sim.simrun import (FIXED_HASH, ISOLATED, NOT_ISOLATED, THREADS,
                            THREADS_READY_AFTER, TIMEOUT, finish,
                            interrupt_wait, read_line, read_stats, run_sim,
                            start_sim, threads_drawing)

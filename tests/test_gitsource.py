@@ -8,8 +8,9 @@ import tarfile
 import pytest
 
 from conftest import FILES
-from pep522 import cli, config, git, gitsource, source, tree
+from pep522 import cli, config, git
 from pep522.errors import Error
+from pep522.release import gitsource, source, tree
 
 # What a CPython repository has and a release tarball has not.
 REPO_ONLY = {

@@ -1,4 +1,4 @@
-"""The impact assessment's plumbing (pep522/impact*.py), fast.
+"""The impact assessment's plumbing (pep522/impact/impact*.py), fast.
 
 The real measurement installs hundreds of packages from PyPI (docs/impact.md);
 here four tiny packages made by the test, installed from a local directory
@@ -18,10 +18,12 @@ import zipfile
 import pytest
 
 from conftest import UNDER_MAKE_TEST, built, release_under_test
-from pep522 import config, impact, impact_install, impact_report, rngsim
-from pep522.impact_run import (NOT_IMPORTABLE, OK, OTHER, RAISES, WAITS,
+from pep522 import config
+from pep522.impact import impact, impact_install, impact_report
+from pep522.impact.impact_run import (NOT_IMPORTABLE, OK, OTHER, RAISES, WAITS,
                                Frame, classify, culprit, imported_module,
                                parse_dump, parse_traceback)
+from pep522.sim import rngsim
 
 TARGET = "/b/impact/target-cpython-313"
 LIB = "/b/3.13.5/src/Lib"

@@ -3,8 +3,9 @@
 import pytest
 
 from conftest import release_under_test, run_tool
-from pep522 import config, series, source
+from pep522 import config
 from pep522.errors import Error
+from pep522.release import series, source
 
 
 @pytest.mark.parametrize("version", config.load_pins()[1])

@@ -9,9 +9,9 @@ import hashlib
 import pytest
 
 from conftest import FILES, make_tarball
-from pep522 import (config, export, git, port, port_git, port_update, series,
-                    source)
+from pep522 import config, git
 from pep522.errors import Error
+from pep522.release import export, port, port_git, port_update, series, source
 
 
 def new_release(fake, files, moves=""):

@@ -20,7 +20,9 @@ import textwrap
 
 import pytest
 
-from pep522 import chroot, cli, config, steps, testing
+from pep522 import cli, config, steps
+from pep522.checks import testing
+from pep522.debian import chroot
 from pep522.errors import Error
 
 # Debian 13, with the shared libraries the host build's extension modules

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from pep522 import rngsim, simrun
-from pep522.simrun import TIMEOUT, read_line
+from pep522.sim import rngsim, simrun
+from pep522.sim.simrun import TIMEOUT, read_line
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -350,22 +350,16 @@ def test_droppable_mmap_refused_so_libc_keeps_the_syscall(tmp_path):
 
 
 def test_many_threads_held_and_all_released(tmp_path):
-    proc, stats = run_with_stats(tmp_path, ["--ready-after", "1"], """
-        import os, threading
-        results = []
-        # os.urandom() releases the GIL while blocked; 3.11's os.getrandom()
-        # does not, so it would serialise the threads.
-        threads = [threading.Thread(target=lambda: results.append(
-                       os.urandom(32))) for _ in range(8)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        print(len(results), len(set(results)))
-    """)
-    assert proc.stdout.split() == ["8", "8"]
-    assert stats["answers"]["held"] == 8
-    assert stats["answers"]["released"] == 8
+    # os.urandom() releases the GIL while blocked; 3.11's os.getrandom()
+    # does not, so it would serialise the threads.
+    run = simrun.threads_drawing(
+        sys.executable, ["--ready-after", f"{simrun.THREADS_READY_AFTER:g}"],
+        "os.urandom(32)", tmp_path, **HOST)
+    assert run.returncode == 0, run.stderr
+    values = [results[0] for _, results in run.json()]
+    assert len(values) == len(set(values)) == simrun.THREADS
+    assert run.stats["answers"]["held"] == simrun.THREADS
+    assert run.stats["answers"]["released"] == simrun.THREADS
 
 
 def test_sigint_interrupts_held_call_and_status_propagates(tmp_path):

@@ -2,8 +2,8 @@
 
 import pytest
 
-from pep522 import series
 from pep522.errors import Error
+from pep522.release import series
 
 
 def write(directory, text, *patches):

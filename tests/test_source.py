@@ -3,8 +3,8 @@
 import pytest
 
 from conftest import make_tarball
-from pep522 import source
 from pep522.errors import Error
+from pep522.release import source
 
 
 def test_tarball_is_verified_and_cached(fake):

@@ -3,8 +3,9 @@
 import pytest
 
 from conftest import RELEASE_MTIME
-from pep522 import export, git, series, tree
+from pep522 import git
 from pep522.errors import Error
+from pep522.release import export, series, tree
 
 
 def test_empty_series_gives_the_pristine_release(fake):

@@ -15,7 +15,9 @@ import textwrap
 
 import pytest
 
-from pep522 import config, sanitizers, variant_checks, variants
+from pep522 import config
+from pep522.builds import variants
+from pep522.checks import sanitizers, variant_checks
 from pep522.errors import Error
 from conftest import run_tool
 

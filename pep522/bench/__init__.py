@@ -1,0 +1,1 @@
+"""The benchmark: the patched interpreter against stock, side by side."""

@@ -1,0 +1,1 @@
+"""Configure and compile a tree: variants, cross builds, architectures."""

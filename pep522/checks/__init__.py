@@ -1,0 +1,1 @@
+"""What make test and test-variants run, and what they expect to see."""

@@ -1,0 +1,1 @@
+"""The series in Debian: quilt export, Debian's packages, chroots, systemd."""

@@ -1,0 +1,1 @@
+"""The impact assessment: which PyPI packages raise or wait at early boot."""

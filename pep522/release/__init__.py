@@ -1,0 +1,1 @@
+"""Obtain and verify a release, its patched tree and series; export, port."""

@@ -1,0 +1,1 @@
+"""What is shipped to packagers: the docs and the source tarball."""
