@@ -73,7 +73,10 @@ def install(python, target, names, log, find_links=None, sdists=False):
         return {}
     command = [uv(log.parent / "venv-uv.log"), "pip", "install",
                "--python", python, "--target", target,
-               "--no-progress", "--color", "never"]
+               "--no-progress", "--color", "never",
+               # The system's trust store (Debian's ca-certificates, with
+               # the CAs a site adds), as pip uses, not uv's own roots.
+               "--native-tls"]
     if not sdists:
         command += ["--only-binary", ":all:"]
     if find_links:
