@@ -18,7 +18,6 @@ import dataclasses
 import errno
 import math
 import os
-import platform
 import shutil
 import signal
 import subprocess
@@ -52,9 +51,8 @@ SWEEP_REPORT = config.BUILD / "e2e-sweep.md"
 BLOCKING_MESSAGE = expected.STRERROR
 NO_URANDOM_MESSAGE = "/dev/urandom (or equivalent) not found"
 
-pytestmark = pytest.mark.skipif(
-    sys.platform != "linux" or platform.machine() not in rngsim.ARCHES,
-    reason="rngsim needs Linux on x86_64 or aarch64")
+pytestmark = pytest.mark.skipif(not rngsim.supported(),
+                                reason=rngsim.UNSUPPORTED)
 
 
 @pytest.fixture(scope="module")

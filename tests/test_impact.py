@@ -10,7 +10,6 @@ functions are tested on their own, without any build.
 import base64
 import hashlib
 import json
-import platform
 import sys
 import time
 import zipfile
@@ -293,8 +292,8 @@ BUILDS = {"patched": False, "stock": True}
 
 @pytest.fixture(scope="module")
 def measured(tmp_path_factory):
-    if sys.platform != "linux" or platform.machine() not in rngsim.ARCHES:
-        pytest.skip("rngsim needs Linux on x86_64 or aarch64")
+    if not rngsim.supported():
+        pytest.skip(rngsim.UNSUPPORTED)
     targets = {name: config.Target(release_under_test(), stock=stock)
                for name, stock in BUILDS.items()}
     if UNDER_MAKE_TEST:   # which builds both

@@ -24,9 +24,8 @@ from pep522.sim.simrun import TIMEOUT, read_line
 
 ROOT = Path(__file__).resolve().parent.parent
 
-pytestmark = pytest.mark.skipif(
-    sys.platform != "linux" or platform.machine() not in rngsim.ARCHES,
-    reason="rngsim needs Linux on x86_64 or aarch64")
+pytestmark = pytest.mark.skipif(not rngsim.supported(),
+                                reason=rngsim.UNSUPPORTED)
 
 
 # The host Python under `python3 -m pep522 rngsim`, through simrun's

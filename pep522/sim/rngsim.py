@@ -175,6 +175,14 @@ class SimulatorError(Exception):
     """rngsim itself cannot go on; the message is for the user."""
 
 
+UNSUPPORTED = "rngsim needs Linux on x86_64 or aarch64"
+
+
+def supported():
+    """Can the simulator run here (Linux, an architecture of ARCHES)?"""
+    return sys.platform == "linux" and platform.machine() in ARCHES
+
+
 def build_filter(arch, opens=False):
     """Return the BPF program as a list of (code, jt, jf, k).
 
