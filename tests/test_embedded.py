@@ -19,8 +19,8 @@ import pytest
 
 from pep522 import git, series, source, testing
 from pep522.errors import Error
-from pep522.ship import (buildroot, embedded_check, embedded_headers,
-                         embedded_targets, yocto)
+from pep522.ship import (buildroot, embedded_apply, embedded_check,
+                         embedded_headers, embedded_targets, yocto)
 
 TABLE = """\
 [targets."oe-core main"]
@@ -62,13 +62,15 @@ def diff(path, old, new, start=1):
             + "".join(f"{line}\n" for line in body))
 
 
-# Their patches.  Lib/secrets.py's "line 1" is context of our first patch,
-# which changes line 3: a patch of theirs that changes line 1 makes ours
-# need fuzz.
+# Their patches.  Our first patch changes line 10 of Lib/secrets.py, with
+# lines 7-13 as context: a patch of theirs that changes line 7 makes it
+# need fuzz, one that adds lines at the top moves it (an offset).
 THEIRS_README = diff("README.rst", ["This is Python version 9.9.9"],
                      ["This is Python version 9.9.9", "Built by them."])
 THEIRS_MODULE = diff("Modules/empty.c", ["/* empty */"], ["/* theirs */"])
-THEIRS_FUZZ = diff("Lib/secrets.py", ["line 1"], ["line one"])
+THEIRS_FUZZ = diff("Lib/secrets.py", ["line 7"], ["line seven"], start=7)
+THEIRS_OFFSET = diff("Lib/secrets.py", ["line 1"],
+                     ["theirs a", "theirs b", "line 1"])
 NATIVE = diff("Modules/empty.c", ["/* theirs */"], ["/* native */"])
 
 
@@ -88,8 +90,8 @@ def release(fake):
     from pep522 import export, tree
     tree.ensure(fake.target, fake.tarball)
     text = fake.target.src.joinpath("Lib/secrets.py").read_text()
-    fake.commit("Lib/secrets.py", text.replace("line 3\n", "line three\n"),
-                "secrets: spell out three")
+    fake.commit("Lib/secrets.py", text.replace("line 10\n", "line ten\n"),
+                "secrets: spell out ten")
     fake.commit("Lib/test/test_secrets.py", TEST_CLASS,
                 "test_secrets: a test class")
     export.export(fake.target)
@@ -147,12 +149,14 @@ def check_upstream_status(fullpath):
 
 
 def oe_repo(tmp_path, theirs_secrets=None):
+    """The fake OE-core; *theirs_secrets*: a third patch of theirs."""
     recipe = textwrap.dedent("""\
         SRC_URI = "http://www.python.org/ftp/python/${PV}/Python-${PV}.tar.xz \\
                    file://run-ptest \\
                    file://0001-theirs-readme.patch \\
                    file://theirs-module.patch \\
                    file://not-applied.patch;apply=no \\
+                   file://theirs-secrets.patch \\
                    "
         SRC_URI:append:class-native = " \\
                    file://0001-native.patch \\
@@ -166,7 +170,10 @@ def oe_repo(tmp_path, theirs_secrets=None):
         "meta/recipes-devtools/python/python3/0001-theirs-readme.patch":
             yocto_patch(THEIRS_README),
         "meta/recipes-devtools/python/python3/theirs-module.patch":
-            yocto_patch(theirs_secrets or THEIRS_MODULE),
+            yocto_patch(THEIRS_MODULE),
+        "meta/recipes-devtools/python/python3/theirs-secrets.patch":
+            yocto_patch(theirs_secrets or diff("README.rst", [
+                "Built by them."], ["Built by them, really."], start=2)),
         "meta/recipes-devtools/python/python3/0001-native.patch":
             yocto_patch(NATIVE),
         "meta/recipes-devtools/python/python3/not-applied.patch": "junk\n",
@@ -307,7 +314,7 @@ def test_yocto_layer(release, targets, tmp_path):
 def test_buildroot_dir_numbered_after_theirs(release, targets, tmp_path):
     dest = buildroot.export(release, targets, tmp_path / "br")
     names = sorted(p.name for p in (dest / "python3").iterdir())
-    assert names == ["0003-secrets-spell-out-three.patch",
+    assert names == ["0003-secrets-spell-out-ten.patch",
                      "0004-test_secrets-a-test-class.patch"]
     text = (dest / "python3" / names[0]).read_text()
     assert "\nUpstream: N/A downstream PEP 522" in text
@@ -344,13 +351,14 @@ def test_check_passes_and_reports_a_missing_series(release, targets,
     assert yocto_result.problems == []
     # Their two (not the apply=no one), then ours; and the native order.
     assert yocto_result.apply == (
-        "quilt: target their 2 + our 2 patches, fuzz 0, no offsets; "
-        "native their 3 + our 2 patches, fuzz 0, no offsets")
+        "quilt: target their 3 + our 2 patches, fuzz 0; ours without "
+        "offsets; native their 4 + our 2 patches, fuzz 0; ours without "
+        "offsets")
     assert yocto_result.qa.endswith("2/2 pass")
     br_result = by_name["buildroot main"]
     assert br_result.problems == []
     assert br_result.apply == ("apply-patches.sh (patch -F0): their 2 + "
-                               "our 2 patches, fuzz 0, no offsets")
+                               "our 2 patches, fuzz 0; ours without offsets")
     assert br_result.qa.endswith("2 patches, 0 warnings")
     assert by_name["oe-core later"].verdict == "pending"
     out = capsys.readouterr().out
@@ -370,11 +378,11 @@ def test_check_fails_on_fuzz(release, targets, tmp_path):
     results = run_check(release, targets[:2], tmp_path, oe=oe, br=br)
     yocto_result, br_result = results
     # quilt applies it, with fuzz, which OE-core's patch-fuzz refuses.
-    assert any(re.fullmatch(r"target: 0001-secrets-spell-out-three.patch: "
+    assert any(re.fullmatch(r"target: 0001-secrets-spell-out-ten.patch: "
                             r"Lib/secrets.py needs fuzz [12]", p)
                for p in yocto_result.problems)
     # patch -F0 does not apply it at all.
-    assert ("0003-secrets-spell-out-three.patch does not apply "
+    assert ("0003-secrets-spell-out-ten.patch does not apply "
             "(Lib/secrets.py)") in br_result.problems
     assert {r.verdict for r in results} == {"FAIL"}
 
@@ -428,3 +436,20 @@ def test_recipe_patches_orders_and_separates_native():
         """))
     assert theirs == ["a.patch", "b.diff", "d.patch"]
     assert native == ["n.patch"]
+
+
+def test_offsets_from_their_patches_are_reported_not_refused(
+        release, targets, tmp_path):
+    oe = oe_repo(tmp_path, theirs_secrets=THEIRS_OFFSET)
+    (result,) = run_check(release, targets[:1], tmp_path, oe=oe, br=None)
+    assert result.problems == []
+    assert "ours at offsets in Lib/secrets.py (their patches change it)" \
+        in result.apply
+    # The same offset where no patch of theirs explains it is refused.
+    applied = embedded_apply.read_output(
+        "Applying patch patches/ours.patch\npatching file Lib/secrets.py\n"
+        "Hunk #1 succeeded at 3 (offset 2 lines).\n", ["ours.patch"],
+        {"ours.patch"})
+    assert embedded_apply.problems(applied, set(), ["ours.patch"]) == [
+        "ours.patch: Lib/secrets.py at an offset of 2 lines (no patch of "
+        "theirs changes it)"]

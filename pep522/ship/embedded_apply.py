@@ -108,12 +108,13 @@ def summary(results):
     """One line: how the patches applied."""
     ours = [r for r in results if r.ours]
     theirs = [r for r in results if not r.ours]
+    text = f"their {len(theirs)} + our {len(ours)} patches"
+    if all(r.ok and not r.fuzz for r in results):
+        text += ", fuzz 0"
     moved = sorted({f for r in ours for f, _ in r.offsets})
-    text = (f"their {len(theirs)} + our {len(ours)} patches, fuzz 0"
-            if all(r.ok and not r.fuzz for r in results)
-            else f"their {len(theirs)} + our {len(ours)} patches")
     if moved:
-        text += f"; offsets in {', '.join(moved)} (their patches change it)"
+        text += (f"; ours at offsets in {', '.join(moved)} (their patches "
+                 "change it)")
     elif all(r.ok for r in results):
-        text += ", no offsets"
+        text += "; ours without offsets"
     return text
