@@ -329,9 +329,18 @@ def test_export_for_a_release_no_target_ships(release, tmp_path):
         yocto.export(release, embedded_targets.load(path), tmp_path / "l")
 
 
-def test_make_targets_print_the_directory_last():
-    text = (embedded_targets.config.ROOT / "Makefile").read_text()
-    assert "yocto buildroot:" in text and "embedded-check:" in text
+@pytest.mark.parametrize("tool", ["yocto", "buildroot"])
+def test_export_commands_print_the_directory_last(release, targets, tool,
+                                                  monkeypatch, capsys):
+    from pep522 import cli, config
+    monkeypatch.setattr(config, "release", lambda version=None: release)
+    monkeypatch.setattr(embedded_targets, "load", lambda: targets)
+    assert cli.main([tool, "--version", "9.9.9"]) == 0
+    last = capsys.readouterr().out.splitlines()[-1]
+    expected = {"yocto": config.BUILD / "yocto/9.9.9/meta-pep522",
+                "buildroot": config.BUILD / "buildroot/9.9.9"}[tool]
+    assert last == str(expected)
+    assert expected.is_dir()
 
 
 # --- The check -------------------------------------------------------------

@@ -50,9 +50,11 @@ def shipping(targets, tool, version):
         shipped = sorted({t.version for t in targets if t.tool == tool})
         raise Error(f"no {tool} target of embedded.toml ships CPython "
                     f"{version}",
-                    hint=f"use one of {', '.join(shipped)} (make {tool} "
-                         f"VERSION={shipped[-1] if shipped else '...'}), "
-                         "or add the branch that ships it to embedded.toml")
+                    hint=f"its {tool} targets ship "
+                         f"{', '.join(shipped) or 'nothing'} (make {tool} "
+                         "VERSION=<one of them>); for another release, add "
+                         "the branch that ships it to embedded.toml and "
+                         "check it with `make embedded-check`")
     return found
 
 
