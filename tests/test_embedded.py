@@ -19,8 +19,9 @@ import pytest
 
 from pep522 import git, series, source, testing
 from pep522.errors import Error
-from pep522.ship import (buildroot, embedded_apply, embedded_check,
-                         embedded_headers, embedded_targets, yocto)
+from pep522.ship import (buildroot, embedded_apply, embedded_bitbake,
+                         embedded_check, embedded_headers, embedded_targets,
+                         yocto)
 
 TABLE = """\
 [targets."oe-core main"]
@@ -462,3 +463,24 @@ def test_offsets_from_their_patches_are_reported_not_refused(
     assert embedded_apply.problems(applied, set(), ["ours.patch"]) == [
         "ours.patch: Lib/secrets.py at an offset of 2 lines (no patch of "
         "theirs changes it)"]
+
+
+def test_bitbake_output_is_judged(targets):
+    # BitBake itself is not in CI: what the check makes of its output.
+    env = ('PV="9.9.9"\nSRC_URI="http://x/Python-9.9.9.tar.xz '
+           'file://run-ptest file://a.patch file://0001-ours.patch"\n')
+    problems = []
+    line = embedded_bitbake.judge(env, ["a.patch", "0001-ours.patch"],
+                                  targets[0], problems)
+    assert problems == [] and "SRC_URI has 2 patches" in line
+    embedded_bitbake.judge(env, ["0001-ours.patch", "a.patch"], targets[0],
+                           problems)
+    assert problems == ["bitbake's SRC_URI lists the patches ['a.patch', "
+                        "'0001-ours.patch'], expected ['0001-ours.patch', "
+                        "'a.patch']"]
+    assert embedded_bitbake.failure(
+        "ERROR: The following required tools (as specified by HOSTTOOLS) "
+        "appear to be unavailable in PATH, please install them in order "
+        "to proceed:\n  chrpath cpio gawk\n") == (
+            "bitbake: HOSTTOOLS lacks chrpath cpio gawk (apt-get install "
+            "chrpath cpio gawk)")

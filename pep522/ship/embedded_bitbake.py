@@ -1,13 +1,13 @@
 """A real BitBake parse of OE-core with meta-pep522, offline.
 
 `bitbake -e python3` with OE-core's branch, BitBake's matching branch
-(embedded.toml) and our layer in a fresh build directory, no network:
+(embedded.toml) and our layer in a build directory, no network:
 SRC_URI must list their patches and then ours, in order.  BitBake refuses
 to run as root, so as root it runs as nobody (setpriv) in a directory
-under /tmp that nobody can write.  It needs the en_US.UTF-8 locale: when
-the system has none, one is compiled into that directory (localedef,
-LOCPATH).  OE-core's sanity check wants its HOSTTOOLS on PATH: what is
-missing is reported with the apt-get command.
+under /tmp that nobody can write (BASE).  It needs the en_US.UTF-8
+locale: when the system has none, one is compiled into that directory
+(localedef, LOCPATH).  OE-core's sanity check wants its HOSTTOOLS on
+PATH: what is missing is reported with the apt-get command.
 """
 
 import os
@@ -44,8 +44,8 @@ def has_locale():
     return "en_us.utf8" in out or "en_us.utf-8" in out
 
 
-# Kept between runs: BitBake's parse cache makes a second parse quick
-# (git archive gives the files their commit's dates).
+# Kept after a run, to look into (build/ has BitBake's own logs); the
+# trees are made anew each run, the build directory is reused.
 BASE = pathlib.Path(tempfile.gettempdir()) / "pep522-bitbake"
 
 
@@ -98,16 +98,25 @@ def _parse(target, repo, bitbake_repo, layer, expected, work, step,
     env = env_file.read_text(errors="replace") if env_file.exists() else ""
     (work / "bitbake-env.txt").write_text(env)
     if proc.returncode != 0:
-        missing = HOSTTOOLS.search(output)
-        if missing:
-            tools = missing.group(1).split()
-            problems.append(f"bitbake: HOSTTOOLS lacks {' '.join(tools)} "
-                            f"(apt-get install {' '.join(tools)})")
-        else:
-            tail = [line for line in output.splitlines() if line.strip()]
-            problems.append("bitbake -e python3 failed: "
-                            + " / ".join(tail[-3:]))
+        problems.append(failure(output))
         return f"bitbake -e python3: exit {proc.returncode}"
+    return judge(env, expected, target, problems)
+
+
+def failure(output):
+    """What a failed `bitbake -e` says, in one line."""
+    missing = HOSTTOOLS.search(output)
+    if missing:
+        tools = missing.group(1).split()
+        return (f"bitbake: HOSTTOOLS lacks {' '.join(tools)} "
+                f"(apt-get install {' '.join(tools)})")
+    tail = [line for line in output.splitlines() if line.strip()]
+    return "bitbake -e python3 failed: " + " / ".join(tail[-3:])
+
+
+def judge(env, expected, target, problems):
+    """Check `bitbake -e python3` output *env*: SRC_URI lists the patches
+    *expected* in order, PV is the target's release."""
     src_uri = re.search(r'^SRC_URI="(.*)"$', env, re.M)
     pv = re.search(r'^PV="(.*)"$', env, re.M)
     listed = ([m.group(1).rsplit("/", 1)[-1] for m in

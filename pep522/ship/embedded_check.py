@@ -413,7 +413,8 @@ def cmd_embedded_check(args):
         f"{var}={os.environ.get(var) or getattr(args, var.lower()) or ''}"
         for var in ("OE_CORE_GIT", "BUILDROOT_GIT", "BITBAKE_GIT",
                     "CPYTHON_GIT")
-        if os.environ.get(var) or getattr(args, var.lower(), None))
+        if os.environ.get(var) or getattr(args, var.lower(), None)) + "".join(
+        f' EMBEDDED_TARGET="{name}"' for name in args.target or ())
     results = check(targets, releases, repos, bitbake, command=command)
     return 1 if any(r.verdict == "FAIL" for r in results) else 0
 
