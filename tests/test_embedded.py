@@ -397,8 +397,8 @@ def test_check_fails_on_fuzz(release, targets, tmp_path):
     assert {r.verdict for r in results} == {"FAIL"}
 
 
-def test_check_fails_on_headers_without_their_fields(release, targets,
-                                                      tmp_path, monkeypatch):
+def test_check_fails_on_headers_without_their_fields(
+        release, targets, tmp_path, monkeypatch):
     # An exporter that forgot the trailers: their own checks must say so.
     monkeypatch.setattr(embedded_headers, "with_trailers",
                         lambda text, name, tool: text)

@@ -149,8 +149,8 @@ def quilt(step, src, names, texts, ours):
 def check_yocto(target, release, repo, work, src, tarball, step, result,
                 bitbake):
     recipe = f"python3_{target.version}.bb"
-    recipes = [n.rsplit("/", 1)[-1] for n in listing(repo, target.branch,
-                                                      RECIPES)]
+    recipes = [n.rsplit("/", 1)[-1]
+               for n in listing(repo, target.branch, RECIPES)]
     if recipe not in recipes:
         found = [n for n in recipes if re.match(r"python3_[\d.]+\.bb$", n)]
         result.problems.append(f"{target.branch} has {', '.join(found)}, "
@@ -232,8 +232,7 @@ def check_package_python(log):
 
 def check_package(step, python, cwd, args):
     """Run Buildroot's utils/check-package; return its warning lines."""
-    output = run(step, [python, "utils/check-package", *args], cwd=cwd,
-                 check=False)
+    output = run(step, [python, "utils/check-package", *args], cwd=cwd)
     match = re.search(r"^(\d+) warnings generated", output, re.M)
     if match is None:
         return [f"utils/check-package did not run: {output.strip()[-300:]}"]
@@ -264,9 +263,8 @@ def check_buildroot(target, release, repo, work, src, step, result):
     ours = sorted(p.name for p in (dest / "python3").glob("*.patch"))
     script = br / "support/scripts/apply-patches.sh"
     output = run(step, ["bash", script, src, br / "package/python3",
-                        "*.patch"], check=False)
-    output += run(step, ["bash", script, src, dest / "python3", "*.patch"],
-                  check=False)
+                        "*.patch"])
+    output += run(step, ["bash", script, src, dest / "python3", "*.patch"])
     applied = embedded_apply.read_output(output, theirs + ours, set(ours))
     touched = set().union(*[embedded_apply.touched_files(
         (br / "package/python3" / n).read_text(errors="replace"))
@@ -292,8 +290,9 @@ def check_buildroot(target, release, repo, work, src, step, result):
 
 # --- Running ---------------------------------------------------------------
 
-def run(step, cmd, cwd=None, env=None, check=True):
-    """Run *cmd* with its output in the step's log; return the output."""
+def run(step, cmd, cwd=None, env=None):
+    """Run *cmd* with its output in the step's log; return the output
+    (what it says is judged by the caller, whatever its exit status)."""
     cmd = [str(c) for c in cmd]
     step.note(f"$ {' '.join(cmd)}" + (f"  (in {cwd})" if cwd else ""))
     try:
@@ -304,7 +303,7 @@ def run(step, cmd, cwd=None, env=None, check=True):
         raise Error(f"{cmd[0]} is not installed",
                     hint=f"apt-get install {cmd[0]}") from None
     step.note(proc.stdout + proc.stderr)
-    if check and proc.returncode not in (0,):
+    if proc.returncode:
         step.note(f"(exit status {proc.returncode})")
     return proc.stdout + proc.stderr
 
