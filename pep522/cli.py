@@ -15,6 +15,7 @@ from pep522 import (bench, boot, boot_systemd, build, config, cross,
                     options, port, rngsim, source, steps, testing,
                     variant_checks, variants)
 from pep522.errors import Error
+from pep522.ship import buildroot, embedded_check, yocto
 
 
 def target_of(args):
@@ -134,7 +135,8 @@ def main(argv=None):
     sub.choices["test"].add_argument("pytest_args", nargs="*",
                                      help="extra arguments for pytest")
     for module in (port, rngsim, boot, boot_systemd, cross, bench, debian,
-                   debian_packages, docs, dist, impact, variant_checks):
+                   debian_packages, docs, dist, impact, variant_checks,
+                   yocto, buildroot, embedded_check):
         module.add_parser(sub)
     args = parser.parse_args(argv)
     if getattr(args, "cpython_git", None):
