@@ -10,6 +10,8 @@
 #   PREFIX=/opt/python      installation prefix for `make install`
 #   STOCK=1                 the release without our series (build/<v>-stock)
 #   VARIANT=debug           a build variant of variants.toml (build/<v>-<variant>)
+#   OE_CORE_GIT=, BUILDROOT_GIT=, BITBAKE_GIT=  (embedded-check) their git
+#                           repositories, paths or URLs, like CPYTHON_GIT
 #   ARCH=aarch64            cross-build for an architecture of arches.toml
 #                           (build/<v>[-stock]-<arch>); with boot-test, boot it
 
@@ -24,7 +26,7 @@ BUILD_OPTS = $(TARGET) --configure-args="$(CONFIGURE_ARGS)" \
 
 .PHONY: all build obtain tree checkout export port install test test-full \
 	boot-test boot-libtest bench impact debian debian-packages boot-systemd \
-	docs dist test-variants
+	docs dist test-variants yocto buildroot embedded-check
 
 all: build
 
@@ -94,3 +96,15 @@ boot-systemd:
 
 docs dist:
 	@$(TOOL) $@ $(RELEASE)
+
+# For embedded builders (docs/embedded.md): the series as an OpenEmbedded
+# layer (build/yocto/<version>/meta-pep522) and as a Buildroot
+# BR2_GLOBAL_PATCH_DIR (build/buildroot/<version>); embedded-check applies
+# them on each target of embedded.toml with their own patches and tools
+# (OE_CORE_GIT=, BUILDROOT_GIT=, BITBAKE_GIT=; EMBEDDED_TARGET="oe-core
+# master" for one target; not part of `test`).
+yocto buildroot:
+	@$(TOOL) $@ $(if $(VERSION),--version=$(VERSION))
+
+embedded-check:
+	@$(TOOL) embedded-check $(if $(EMBEDDED_TARGET),--target="$(EMBEDDED_TARGET)")

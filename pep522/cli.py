@@ -19,7 +19,7 @@ from pep522.debian import boot_systemd, debian, debian_packages
 from pep522.errors import Error
 from pep522.impact import impact
 from pep522.release import export, port, source
-from pep522.ship import dist, docs
+from pep522.ship import buildroot, dist, docs, embedded_check, yocto
 from pep522.sim import rngsim
 
 
@@ -140,7 +140,8 @@ def main(argv=None):
     sub.choices["test"].add_argument("pytest_args", nargs="*",
                                      help="extra arguments for pytest")
     for module in (port, rngsim, boot, boot_systemd, cross, bench, debian,
-                   debian_packages, docs, dist, impact, variant_checks):
+                   debian_packages, docs, dist, impact, variant_checks,
+                   yocto, buildroot, embedded_check):
         module.add_parser(sub)
     args = parser.parse_args(argv)
     if getattr(args, "cpython_git", None):

@@ -1,8 +1,10 @@
 """Where things live, and the pinned upstream releases (upstream.toml)."""
 
 import dataclasses
+import math
 import os
 import pathlib
+import re
 import tomllib
 
 from pep522.errors import Error
@@ -104,6 +106,16 @@ def load_pins(path=PINS):
     return data["default"], releases
 
 
+def version_key(version):
+    """Sort key of a release number: 3.13.4 before 3.13.12, and a
+    pre-release (3.15.0rc1) before its final release."""
+    match = re.fullmatch(r"(\d+)\.(\d+)\.(\d+)(.*)", version)
+    if not match:
+        return (math.inf,), version
+    *numbers, pre = match.groups()
+    return tuple(int(n) for n in numbers) + (not pre,), pre
+
+
 def release(version=None, path=PINS):
     """The pinned release *version* (the default one if None)."""
     default, releases = load_pins(path)
@@ -111,7 +123,7 @@ def release(version=None, path=PINS):
     try:
         return releases[version]
     except KeyError:
-        supported = ", ".join(sorted(releases))
+        supported = ", ".join(sorted(releases, key=version_key))
         raise Error(f"unknown version {version!r}: upstream.toml pins "
                     f"{supported}",
                     hint=f"use one of them, e.g. make VERSION={default}, "

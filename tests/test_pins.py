@@ -36,7 +36,8 @@ def test_unknown_version_lists_the_supported_ones():
     with pytest.raises(Error) as info:
         config.release("3.99.0")
     assert "unknown version '3.99.0'" in str(info.value)
-    assert "3.13.15, 3.13.5" in str(info.value)
+    # In release order, not string order.
+    assert "3.13.4, 3.13.5, 3.13.12, 3.13.15, 3.14." in str(info.value)
 
 
 def test_cli_unknown_version_is_a_clear_error():

@@ -1,1 +1,1 @@
-"""What is shipped to packagers: the docs and the source tarball."""
+"""What is shipped to packagers: the series in the forms their tools take."""
