@@ -83,9 +83,10 @@ def test_verdicts():
 
 def test_smoke(tmp_path):
     """One case through the whole pipeline, on both builds."""
-    builds()
-    args = parse("--no-build", "--smoke", "--case", "token_bytes",
-                 "--no-plot", "--out", str(tmp_path))
+    stock, _ = builds()
+    args = parse("--version", stock.release.version, "--no-build",
+                 "--smoke", "--case", "token_bytes", "--no-plot", "--out",
+                 str(tmp_path))
     assert args.func(args) == 0
     for side in bench.SIDES:
         data = json.loads((tmp_path / f"{side}.json").read_text())
